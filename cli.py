@@ -1,0 +1,243 @@
+"""keras-pixelcnn command line: train PixelCNNs and generate digits.
+
+    python cli.py generate                 # 16 digits from the shipped model
+    python cli.py train --data mnist.npz   # train the reference PixelCNN
+
+Heavy imports (Keras, TensorFlow) happen inside the commands, so `--help`
+is instant. Every user error is one line on stderr and a non-zero exit:
+2 for a bad argument, 1 for a bad file or a failed job.
+"""
+
+import importlib.util
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+# Quiet TensorFlow's C++ start-up logging (a user can still override it).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_MODEL = ROOT / "saved_models" / "pixelcnn.keras"
+BACKENDS = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="PixelCNN-family autoregressive image models (Keras 3).",
+)
+
+
+class UsageFailure(Exception):
+    """A bad argument: printed as one line, exit code 2."""
+
+
+def _usage(message):
+    raise UsageFailure(message)
+
+
+def _select_backend(name):
+    """Sets KERAS_BACKEND before Keras is imported (one backend per process)."""
+    if name is None:
+        return
+    if name not in BACKENDS:
+        _usage(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if importlib.util.find_spec(BACKENDS[name]) is None:
+        _usage(f"backend {name!r} is not installed (pip install -e '.[{name}]')")
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != name:
+            _usage(
+                f"Keras already runs on {keras.backend.backend()!r} in this process; "
+                f"set KERAS_BACKEND={name} before starting it"
+            )
+    os.environ["KERAS_BACKEND"] = name
+
+
+def _import_keras():
+    """Imports Keras (and its backend) with the backend's C++ start-up chatter
+    on stderr captured; it is replayed only if the import fails."""
+    if "keras" in sys.modules:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _positive(name, value):
+    if value is not None and value < 1:
+        _usage(f"--{name} must be a positive integer, got {value}")
+
+
+class _Progress:
+    """A one-line progress display on stderr."""
+
+    def __init__(self, label):
+        self.label = label
+        self.start = time.perf_counter()
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+
+    def __call__(self, done, total):
+        pct = int(100 * done / total)
+        if not self.tty and pct < 100 and pct - self.last < 25:
+            return
+        self.last = pct
+        bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+        end = "\n" if done >= total or not self.tty else ""
+        sys.stderr.write(
+            f"\r{self.label} [{bar}] {pct:3d}% {time.perf_counter() - self.start:5.1f} s{end}"
+        )
+        sys.stderr.flush()
+
+
+BackendOption = typer.Option(
+    None, "--backend", help="Keras backend: tensorflow, jax or torch (default: KERAS_BACKEND or tensorflow)."
+)
+
+
+@app.command()
+def generate(
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    num: int = typer.Option(16, "--num", help="Number of images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
+    out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
+    npy: Optional[Path] = typer.Option(None, "--npy", help="Also write the raw 0/1 array (.npy)."),
+    sampler: str = typer.Option("reference", "--sampler", help="Sampler: reference."),
+    backend: Optional[str] = BackendOption,
+):
+    """Sample new images from a trained model and save them as a PNG grid."""
+    _select_backend(backend)
+    _positive("num", num)
+    if num > 10000:
+        _usage(f"--num must be at most 10000, got {num}")
+    if npy is not None and npy.suffix != ".npy":
+        _usage(f"--npy must end in .npy, got {npy}")
+    if out.suffix.lower() != ".png":
+        _usage(f"--out must end in .png, got {out}")
+    _import_keras()
+    from keras_pixelcnn.io import check_writable_file
+
+    check_writable_file(out)
+    if npy is not None:
+        check_writable_file(npy)
+
+    from keras_pixelcnn.io import save_npy
+    from keras_pixelcnn.plots import save_grid
+    from keras_pixelcnn.sampling import draw_noise, image_shape, make_sampler
+    from keras_pixelcnn.saving import load_model
+
+    m = load_model(model)
+    noise = draw_noise(num, image_shape(m), seed)
+    s = make_sampler(m, sampler)
+    start = time.perf_counter()
+    images = s.sample(noise, progress=_Progress(f"sampling {num} images"))
+    seconds = time.perf_counter() - start
+    save_grid(images, out)
+    if npy is not None:
+        save_npy(images.astype("uint8"), npy)
+    typer.echo(
+        f"wrote {out}" + (f" and {npy}" if npy else "")
+        + f" ({num} images in {seconds:.1f} s, {num / seconds:.1f} images/s)"
+    )
+
+
+@app.command()
+def train(
+    data: Optional[Path] = typer.Option(
+        None, "--data", help="A local Keras-format mnist.npz (default: download with tensorflow-datasets)."
+    ),
+    run_dir: Path = typer.Option(Path("runs/pixelcnn"), "--run-dir", help="Where checkpoints, logs and grids go; run again to resume."),
+    model: str = typer.Option("pixelcnn", "--model", help="Model family: pixelcnn."),
+    epochs: int = typer.Option(10, "--epochs", help="Total number of epochs."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
+    filters: int = typer.Option(64, "--filters", help="Hidden channels."),
+    blocks: int = typer.Option(4, "--blocks", help="Residual blocks."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and sample noise."),
+    samples: int = typer.Option(16, "--samples", help="Images in each per-epoch sample grid."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Train on the first N training images only."),
+    backend: Optional[str] = BackendOption,
+):
+    """Train a model on binarized MNIST with model.fit (resumable)."""
+    _select_backend(backend)
+    for name, value in (("epochs", epochs), ("batch-size", batch_size), ("filters", filters),
+                        ("samples", samples), ("limit", limit)):
+        _positive(name, value)
+    if blocks < 0:
+        _usage(f"--blocks must be >= 0, got {blocks}")
+    if not (learning_rate > 0 and learning_rate != float("inf")):
+        _usage(f"--learning-rate must be a positive number, got {learning_rate}")
+    _import_keras()
+
+    from keras_pixelcnn.io import check_writable_dir
+    from keras_pixelcnn.training import MODEL_FAMILIES, TrainConfig
+    from keras_pixelcnn.training import train as run_training
+
+    if model not in MODEL_FAMILIES:
+        _usage(f"unknown model {model!r}; choose one of {', '.join(MODEL_FAMILIES)}")
+    check_writable_dir(run_dir)
+    if data is not None and not data.exists():
+        from keras_pixelcnn.errors import PixelCNNError
+
+        raise PixelCNNError(f"data file {data} does not exist")
+    config = TrainConfig(
+        run_dir=str(run_dir), data=str(data) if data else None, model=model, epochs=epochs,
+        batch_size=batch_size, learning_rate=learning_rate, filters=filters,
+        num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
+    )
+    command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command)
+    typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
+
+
+def main(argv=None):
+    """Runs the CLI; returns the exit code (errors are one line on stderr)."""
+    try:
+        result = app(args=argv, prog_name="cli.py", standalone_mode=False)
+    except UsageFailure as e:
+        sys.stderr.write(f"error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+    except Exception as e:
+        errors = sys.modules.get("keras_pixelcnn.errors")
+        if errors is not None and isinstance(e, errors.PixelCNNError):
+            sys.stderr.write(f"error: {e}\n")
+            return 1
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            # click/typer usage errors (bad option values, unknown options)
+            message = e.format_message()
+            if not message:  # no arguments: the help was printed
+                return 0
+            sys.stderr.write(f"error: {message}\n")
+            return int(e.exit_code) or 2
+        if type(e).__name__ == "Abort":
+            sys.stderr.write("aborted\n")
+            return 130
+        raise
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

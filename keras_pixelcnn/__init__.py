@@ -1,0 +1,34 @@
+"""keras-pixelcnn: PixelCNN-family autoregressive image models in Keras 3.
+
+Importing this package registers its layers, so `keras.saving.load_model`
+loads its `.keras` files without `custom_objects`.
+"""
+
+from keras_pixelcnn.data import binarize, load_mnist
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.evaluation import bernoulli_nll, evaluate_nll, per_image_nll
+from keras_pixelcnn.layers import MaskedConv2D, causal_mask, residual_block
+from keras_pixelcnn.models import build_pixelcnn
+from keras_pixelcnn.sampling import ReferenceSampler, draw_noise, make_sampler, sample
+from keras_pixelcnn.training import TrainConfig, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MaskedConv2D",
+    "PixelCNNError",
+    "ReferenceSampler",
+    "TrainConfig",
+    "bernoulli_nll",
+    "binarize",
+    "build_pixelcnn",
+    "causal_mask",
+    "draw_noise",
+    "evaluate_nll",
+    "load_mnist",
+    "make_sampler",
+    "per_image_nll",
+    "residual_block",
+    "sample",
+    "train",
+]

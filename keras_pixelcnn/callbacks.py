@@ -1,0 +1,91 @@
+"""Training callbacks: per-epoch sample grids and a throughput report."""
+
+import math
+import os
+import time
+
+import keras
+
+from keras_pixelcnn.plots import save_grid
+from keras_pixelcnn.sampling import draw_noise, image_shape, is_conditional, make_sampler
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Samples a grid from fixed noise after every epoch and saves it as PNG.
+
+    The noise (and, for conditional models, the labels: one row per class) is
+    drawn once from `seed`, so the grids of successive epochs compare.
+
+    Args:
+        directory: str, where `epoch_001.png`, `epoch_002.png`, ... go.
+        num_images: int, the number of images per grid (per class if the
+            model is conditional).
+        seed: int, the seed of the fixed noise.
+        sampler: str, the sampler name (see `keras_pixelcnn.sampling`).
+    """
+
+    def __init__(self, directory, num_images=16, seed=0, sampler="reference"):
+        super().__init__()
+        self.directory = directory
+        self.num_images = num_images
+        self.seed = seed
+        self.sampler_name = sampler
+        self._sampler = None
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        self._sampler = make_sampler(self.model, self.sampler_name)
+        if is_conditional(self.model):
+            from keras_pixelcnn.data import NUM_CLASSES
+
+            n = NUM_CLASSES * self.num_images
+            self._labels = [c for c in range(NUM_CLASSES) for _ in range(self.num_images)]
+            self._ncols = self.num_images
+        else:
+            n = self.num_images
+            self._labels = None
+            self._ncols = int(math.ceil(math.sqrt(n)))
+        self._noise = draw_noise(n, image_shape(self.model), self.seed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = self._sampler.sample(self._noise, labels=self._labels)
+        path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png")
+        save_grid(images, path, ncols=self._ncols, title=f"epoch {epoch + 1}")
+
+
+class EpochReport(keras.callbacks.Callback):
+    """Prints one line per epoch: losses in nats/pixel, nats/image and
+    bits/dim, the epoch time and the training throughput in images/s (the
+    training steps only, without validation and sample grids)."""
+
+    def __init__(self, num_train_images, num_pixels, print_fn=None):
+        super().__init__()
+        self.num_train_images = num_train_images
+        self.num_pixels = num_pixels
+        self.print_fn = print_fn or (lambda line: print(line, flush=True))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._train_end = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._train_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.perf_counter() - self._start
+        train_seconds = max(self._train_end - self._start, 1e-9)
+        loss = logs.get("loss", float("nan"))
+        parts = [
+            f"epoch {epoch + 1}: train {loss:.4f} nats/pixel"
+            f" ({loss * self.num_pixels:.1f} nats/image, {loss / math.log(2):.4f} bits/dim)"
+        ]
+        if "val_loss" in logs:
+            v = logs["val_loss"]
+            parts.append(
+                f"val {v:.4f} nats/pixel ({v * self.num_pixels:.1f} nats/image)"
+            )
+        parts.append(
+            f"{seconds:.0f} s (training {train_seconds:.0f} s,"
+            f" {self.num_train_images / train_seconds:.0f} images/s)"
+        )
+        self.print_fn(" · ".join(parts))

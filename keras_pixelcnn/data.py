@@ -1,0 +1,133 @@
+"""MNIST from tensorflow-datasets or a local Keras-format `mnist.npz`, binarized.
+
+Binarization is `pixel > 127.5` on uint8 data, giving float32 images in {0, 1}
+of shape `(n, 28, 28, 1)`. The last `VALIDATION_SIZE` (5,000) images of the
+official training set are the validation split; the full 10,000-image test
+split is kept for the reported test NLL.
+"""
+
+import dataclasses
+import os
+import zipfile
+
+import numpy as np
+
+from keras_pixelcnn.errors import PixelCNNError
+
+VALIDATION_SIZE = 5000
+IMAGE_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+@dataclasses.dataclass
+class Split:
+    images: np.ndarray  # float32 (n, 28, 28, 1) in {0, 1}
+    labels: np.ndarray  # int32 (n,)
+
+    def __len__(self):
+        return len(self.images)
+
+    def take(self, n):
+        return Split(self.images[:n], self.labels[:n])
+
+
+@dataclasses.dataclass
+class MNIST:
+    train: Split
+    validation: Split
+    test: Split
+
+
+def binarize(images):
+    """uint8 images (n, h, w) or (n, h, w, 1) → float32 (n, h, w, 1) in {0, 1}."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    return (images > 127.5).astype("float32")
+
+
+def _check_array(name, array, ndim, dtype_kind, shape_tail=()):
+    if array.ndim != ndim or tuple(array.shape[1:]) != tuple(shape_tail):
+        want = "(n" + "".join(f", {d}" for d in shape_tail) + ")"
+        raise PixelCNNError(
+            f"{name} has shape {array.shape}, expected {want}"
+        )
+    if array.dtype.kind not in dtype_kind:
+        raise PixelCNNError(f"{name} has dtype {array.dtype}, expected uint8")
+
+
+def load_npz(path):
+    """Loads and validates a Keras-format `mnist.npz`; returns the 4 raw arrays."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise PixelCNNError(f"data file {path} does not exist")
+    if os.path.isdir(path):
+        raise PixelCNNError(f"data path {path} is a directory, expected an mnist.npz file")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if not hasattr(f, "files"):
+                raise PixelCNNError(f"{path} is not an .npz archive")
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            if missing:
+                raise PixelCNNError(
+                    f"{path} lacks the keys {', '.join(sorted(missing))} of a Keras mnist.npz"
+                )
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except PixelCNNError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise PixelCNNError(f"{path} is not a readable .npz file ({type(e).__name__})") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        _check_array(f"x_{split}", x, 3, "u", (28, 28))
+        if x.dtype != np.uint8:
+            raise PixelCNNError(f"x_{split} has dtype {x.dtype}, expected uint8")
+        if y.ndim != 1 or len(y) != len(x):
+            raise PixelCNNError(
+                f"y_{split} has shape {y.shape}, expected ({len(x)},) labels"
+            )
+        if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES)):
+            raise PixelCNNError(f"y_{split} must hold integer labels 0-9")
+        if len(x) == 0:
+            raise PixelCNNError(f"x_{split} is empty")
+    return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+
+
+def load_tfds():
+    """Loads MNIST with tensorflow-datasets (downloads on first use)."""
+    try:
+        import tensorflow_datasets as tfds
+
+        train, test = tfds.load(
+            "mnist", split=["train", "test"], batch_size=-1, as_supervised=True
+        )
+        (x_train, y_train), (x_test, y_test) = tfds.as_numpy(train), tfds.as_numpy(test)
+    except Exception as e:  # any download/preparation failure
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise PixelCNNError(
+            f"could not load MNIST with tensorflow-datasets ({reason}); "
+            "pass --data PATH to a local mnist.npz"
+        ) from None
+    return x_train[..., 0], y_train, x_test[..., 0], y_test
+
+
+def load_mnist(path=None, validation_size=VALIDATION_SIZE):
+    """Returns binarized MNIST as train / validation / test `Split`s.
+
+    Args:
+        path: str or None, a Keras-format `mnist.npz`; None uses tfds.
+        validation_size: int, the number of training images held out (the
+            last ones of the official training set).
+    """
+    x_train, y_train, x_test, y_test = load_npz(path) if path else load_tfds()
+    if not 0 <= validation_size < len(x_train):
+        raise PixelCNNError(
+            f"validation size {validation_size} must be below the {len(x_train)} training images"
+        )
+    images, labels = binarize(x_train), y_train.astype("int32")
+    cut = len(images) - validation_size
+    return MNIST(
+        train=Split(images[:cut], labels[:cut]),
+        validation=Split(images[cut:], labels[cut:]),
+        test=Split(binarize(x_test), y_test.astype("int32")),
+    )

@@ -1,0 +1,71 @@
+"""The PixelCNN of van den Oord et al. 2016 for binarized images."""
+
+import keras
+from keras import layers
+
+from keras_pixelcnn.layers import MaskedConv2D, residual_block
+
+
+def _check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected an int >= {minimum}. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def build_pixelcnn(
+    input_shape=(28, 28, 1),
+    filters=64,
+    num_residual_blocks=4,
+    input_kernel_size=7,
+    residual_kernel_size=3,
+    name="pixelcnn",
+):
+    """Builds a PixelCNN that returns one Bernoulli logit per pixel.
+
+    The architecture: a masked (A) `input_kernel_size` convolution to
+    `filters` channels, `num_residual_blocks` residual blocks, then
+    ReLU → 1×1 mask B → ReLU → 1×1 to one logit per pixel. It models
+    p(x) = ∏ p(x_i | x_<i) in raster order; train it with binary
+    cross-entropy on logits against its own input.
+
+    Args:
+        input_shape: tuple `(height, width, 1)` of the binary images.
+        filters: int, the hidden width h (64 in the reference model).
+        num_residual_blocks: int, the number of residual blocks (4).
+        input_kernel_size: int, the odd size of the mask-A input layer (7).
+        residual_kernel_size: int, the odd size of the masked 3×3 in a block.
+        name: str, the model name.
+
+    Returns:
+        A functional `keras.Model` mapping `(batch, h, w, 1)` images in {0, 1}
+        to `(batch, h, w, 1)` logits.
+
+    Example:
+
+    >>> model = build_pixelcnn()
+    >>> model.output_shape
+    (None, 28, 28, 1)
+    """
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or input_shape[-1] != 1
+        or not all(isinstance(d, int) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
+            f" with positive ints. Received: input_shape={input_shape!r}"
+        )
+    _check_positive_int("filters", filters, 2)
+    _check_positive_int("num_residual_blocks", num_residual_blocks, 0)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = MaskedConv2D(filters, input_kernel_size, mask_type="A", name="input_conv")(inputs)
+    for b in range(num_residual_blocks):
+        x = residual_block(x, filters, residual_kernel_size, name=f"block_{b + 1}")
+    x = layers.ReLU(name="head_relu_1")(x)
+    x = MaskedConv2D(filters, 1, mask_type="B", name="head_conv_1")(x)
+    x = layers.ReLU(name="head_relu_2")(x)
+    logits = MaskedConv2D(input_shape[-1], 1, mask_type="B", name="logits")(x)
+    return keras.Model(inputs, logits, name=name)

@@ -1,0 +1,53 @@
+"""Loading `.keras` models with clear errors for every kind of bad file."""
+
+import os
+import zipfile
+
+from keras_pixelcnn.errors import PixelCNNError
+
+
+def load_model(path):
+    """Loads a keras-pixelcnn `.keras` model (safe mode on) or raises
+    `PixelCNNError` naming what is wrong with the file.
+
+    The model must map images `(batch, h, w, c)` (and, for conditional
+    models, integer labels) to per-pixel logits of the same shape.
+    """
+    import keras
+
+    import keras_pixelcnn  # noqa: F401  (registers the layers)
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise PixelCNNError(f"model file {path} does not exist")
+    if os.path.isdir(path):
+        raise PixelCNNError(f"model path {path} is a directory, expected a .keras file")
+    if not path.endswith(".keras"):
+        raise PixelCNNError(f"model file {path} must end in .keras")
+    if os.path.getsize(path) == 0:
+        raise PixelCNNError(f"model file {path} is empty")
+    if not zipfile.is_zipfile(path):
+        raise PixelCNNError(f"model file {path} is not a .keras archive (corrupt or truncated)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types for bad archives
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise PixelCNNError(f"could not load model {path}: {reason}") from None
+    check_pixel_model(model, path)
+    return model
+
+
+def check_pixel_model(model, path="model"):
+    """Raises `PixelCNNError` unless `model` returns per-pixel logits."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) not in (1, 2) or len(inputs[0].shape) != 4:
+        raise PixelCNNError(
+            f"{path} is not a PixelCNN-family model (expected an image input "
+            "(batch, h, w, c) and optionally a label input)"
+        )
+    out_shape = tuple(model.outputs[0].shape[1:]) if len(model.outputs) == 1 else None
+    if out_shape != tuple(inputs[0].shape[1:]):
+        raise PixelCNNError(
+            f"{path} is not a PixelCNN-family model: its output shape {out_shape} "
+            f"is not its image shape {tuple(inputs[0].shape[1:])}"
+        )

@@ -1,0 +1,67 @@
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_NPZ = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
+sys.path.insert(0, str(ROOT))
+
+needs_mnist = pytest.mark.skipif(
+    not MNIST_NPZ.exists(), reason=f"real MNIST not found at {MNIST_NPZ}"
+)
+
+
+@pytest.fixture(scope="session")
+def mnist_npz():
+    if not MNIST_NPZ.exists():
+        pytest.skip(f"real MNIST not found at {MNIST_NPZ}")
+    return str(MNIST_NPZ)
+
+
+def make_fake_mnist(n_train=64, n_test=32, seed=0):
+    """Digit-like uint8 data in the Keras mnist.npz layout (strokes, not noise)."""
+    rng = np.random.default_rng(seed)
+
+    def images(n):
+        x = np.zeros((n, 28, 28), dtype=np.uint8)
+        for k in range(n):
+            r0, c0 = rng.integers(4, 10, size=2)
+            r1, c1 = rng.integers(18, 24, size=2)
+            x[k, r0:r1, c0 : c0 + 3] = 255  # a vertical bar
+            x[k, r0 : r0 + 3, c0:c1] = 200  # a horizontal bar
+        return x
+
+    return {
+        "x_train": images(n_train),
+        "y_train": rng.integers(0, 10, n_train).astype(np.uint8),
+        "x_test": images(n_test),
+        "y_test": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
+
+
+@pytest.fixture
+def fake_npz(tmp_path):
+    path = tmp_path / "mnist.npz"
+    np.savez(path, **make_fake_mnist())
+    return str(path)
+
+
+@pytest.fixture
+def tiny_model():
+    from keras_pixelcnn import build_pixelcnn
+
+    def make(shape=(8, 8, 1), filters=8, blocks=1, seed=0):
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        return build_pixelcnn(
+            input_shape=shape, filters=filters, num_residual_blocks=blocks,
+            input_kernel_size=5,
+        )
+
+    return make

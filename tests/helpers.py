@@ -1,0 +1,60 @@
+"""Backend-specific test helpers (gradients); the library itself uses keras.ops."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import keras
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def input_gradient(fn, x, index):
+    """d fn(x)[index] / d x for a NumPy input x, on the current backend."""
+    backend = keras.backend.backend()
+    x = np.asarray(x, dtype="float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = fn(xt)[index]
+        return tape.gradient(y, xt).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(lambda v: fn(v)[index])(x))
+    if backend == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        fn(xt)[index].backward()
+        return xt.grad.numpy()
+    raise RuntimeError(backend)
+
+
+def run_python(code, env=None, timeout=300):
+    """Runs `code` in a fresh interpreter with the same backend; returns the result."""
+    full_env = dict(os.environ)
+    full_env.setdefault("KERAS_BACKEND", keras.backend.backend())
+    full_env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True,
+        text=True, timeout=timeout,
+    )
+
+
+def run_cli(*args, env=None, timeout=300, cwd=ROOT):
+    full_env = dict(os.environ)
+    full_env.setdefault("KERAS_BACKEND", keras.backend.backend())
+    if env:
+        full_env.update(env)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout,
+    )
