@@ -176,6 +176,7 @@ def train(
     seed: int = typer.Option(0, "--seed", help="Seed for weights, shuffling and sample noise."),
     samples: int = typer.Option(16, "--samples", help="Images in each per-epoch sample grid."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on the first N training images only."),
+    validation_size: int = typer.Option(5000, "--validation-size", help="Training images held out for validation (the last ones)."),
     backend: Optional[str] = BackendOption,
 ):
     """Train a model on binarized MNIST with model.fit (resumable)."""
@@ -183,6 +184,7 @@ def train(
     for name, value in (("epochs", epochs), ("batch-size", batch_size), ("filters", filters),
                         ("samples", samples), ("limit", limit)):
         _positive(name, value)
+    _positive("validation-size", validation_size)
     if blocks < 0:
         _usage(f"--blocks must be >= 0, got {blocks}")
     if not (learning_rate > 0 and learning_rate != float("inf")):
@@ -204,6 +206,7 @@ def train(
         run_dir=str(run_dir), data=str(data) if data else None, model=model, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, filters=filters,
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
+        validation_size=validation_size,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command)

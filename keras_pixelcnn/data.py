@@ -46,16 +46,6 @@ def binarize(images):
     return (images > 127.5).astype("float32")
 
 
-def _check_array(name, array, ndim, dtype_kind, shape_tail=()):
-    if array.ndim != ndim or tuple(array.shape[1:]) != tuple(shape_tail):
-        want = "(n" + "".join(f", {d}" for d in shape_tail) + ")"
-        raise PixelCNNError(
-            f"{name} has shape {array.shape}, expected {want}"
-        )
-    if array.dtype.kind not in dtype_kind:
-        raise PixelCNNError(f"{name} has dtype {array.dtype}, expected uint8")
-
-
 def load_npz(path):
     """Loads and validates a Keras-format `mnist.npz`; returns the 4 raw arrays."""
     path = os.fspath(path)
@@ -64,9 +54,10 @@ def load_npz(path):
     if os.path.isdir(path):
         raise PixelCNNError(f"data path {path} is a directory, expected an mnist.npz file")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise PixelCNNError(f"{path} is not an .npz archive")
+        loaded = np.load(path, allow_pickle=False)
+        if not hasattr(loaded, "files"):
+            raise PixelCNNError(f"{path} is not an .npz archive (a single .npy array?)")
+        with loaded as f:
             missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
             if missing:
                 raise PixelCNNError(
@@ -79,7 +70,8 @@ def load_npz(path):
         raise PixelCNNError(f"{path} is not a readable .npz file ({type(e).__name__})") from None
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        _check_array(f"x_{split}", x, 3, "u", (28, 28))
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
+            raise PixelCNNError(f"x_{split} has shape {x.shape}, expected (n, 28, 28)")
         if x.dtype != np.uint8:
             raise PixelCNNError(f"x_{split} has dtype {x.dtype}, expected uint8")
         if y.ndim != 1 or len(y) != len(x):
@@ -98,10 +90,10 @@ def load_tfds():
     try:
         import tensorflow_datasets as tfds
 
-        train, test = tfds.load(
-            "mnist", split=["train", "test"], batch_size=-1, as_supervised=True
+        train, test = tfds.load("mnist", split=["train", "test"], as_supervised=True)
+        (x_train, y_train), (x_test, y_test) = (
+            next(iter(tfds.as_numpy(ds.batch(100_000)))) for ds in (train, test)
         )
-        (x_train, y_train), (x_test, y_test) = tfds.as_numpy(train), tfds.as_numpy(test)
     except Exception as e:  # any download/preparation failure
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise PixelCNNError(

@@ -49,8 +49,12 @@ def atomic_path(path, suffix=None):
         prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=directory
     )
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         yield tmp
+        if os.path.isfile(tmp):
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

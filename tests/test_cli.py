@@ -1,0 +1,145 @@
+"""The CLI: outputs, and every user error as one line with a non-zero exit."""
+
+import os
+import stat
+
+import numpy as np
+import pytest
+
+import cli
+from helpers import run_cli
+
+
+@pytest.fixture
+def model_file(tiny_model, tmp_path):
+    path = tmp_path / "tiny.keras"
+    tiny_model().save(path)
+    return path
+
+
+def run(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, expected_code, fragment):
+    assert code == expected_code, err
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
+    out, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    code, stdout, err = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
+                            "--npy", npy, "--seed", 3)
+    assert code == 0, err
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    arr = np.load(npy)
+    assert arr.shape == (4, 8, 8, 1) and set(np.unique(arr)) <= {0, 1}
+    assert "100%" in err  # progress display
+    assert "wrote" in stdout
+    code, _, _ = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
+                     "--npy", tmp_path / "t.npy", "--seed", 3)
+    np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), arr)
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["generate", "--num", "0"], 2, "--num must be a positive integer, got 0"),
+        (["generate", "--num", "-3"], 2, "--num must be a positive integer, got -3"),
+        (["generate", "--num", "abc"], 2, "'--num'"),
+        (["generate", "--backend", "theano"], 2, "unknown backend 'theano'"),
+        (["generate", "--out", "x.jpg"], 2, "--out must end in .png"),
+        (["generate", "--bogus"], 2, "--bogus"),
+        (["train", "--epochs", "-1"], 2, "--epochs must be a positive integer, got -1"),
+        (["train", "--epochs", "0"], 2, "--epochs must be a positive integer, got 0"),
+        (["train", "--learning-rate", "nan"], 2, "--learning-rate must be a positive number"),
+        (["train", "--learning-rate", "-0.1"], 2, "--learning-rate must be a positive number"),
+        (["train", "--batch-size", "0"], 2, "--batch-size must be a positive integer"),
+        (["train", "--model", "vae"], 2, "unknown model 'vae'"),
+        (["train", "--backend", "mxnet"], 2, "unknown backend 'mxnet'"),
+    ],
+)
+def test_usage_errors(capsys, args, code, fragment):
+    got, _, err = run(capsys, *args)
+    assert_one_line_error(got, err, code, fragment)
+
+
+def test_missing_model_file(capsys, tmp_path):
+    code, _, err = run(capsys, "generate", "--model", tmp_path / "no.keras", "--out", tmp_path / "a.png")
+    assert_one_line_error(code, err, 1, "does not exist")
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_corrupt_model_file(capsys, tmp_path):
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"PK\x03\x04garbage")
+    code, _, err = run(capsys, "generate", "--model", bad, "--out", tmp_path / "a.png")
+    assert_one_line_error(code, err, 1, "bad.keras")
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_unwritable_and_missing_output_directory(capsys, model_file, tmp_path):
+    code, _, err = run(capsys, "generate", "--model", model_file, "--out", tmp_path / "no" / "a.png")
+    assert_one_line_error(code, err, 1, "does not exist")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as a user who can write anywhere")
+        code, _, err = run(capsys, "generate", "--model", model_file, "--out", locked / "a.png")
+        assert_one_line_error(code, err, 1, "not writable")
+    finally:
+        locked.chmod(stat.S_IRWXU)
+
+
+def test_unwritable_output_directory_as_root(capsys, model_file, tmp_path, monkeypatch):
+    """Root can write anywhere, so simulate a read-only directory via os.access."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    code, _, err = run(capsys, "generate", "--model", model_file, "--out", tmp_path / "a.png")
+    assert_one_line_error(code, err, 1, "not writable")
+    code, _, err = run(capsys, "train", "--run-dir", tmp_path / "run", "--epochs", 1)
+    assert_one_line_error(code, err, 1, "not writable")
+
+
+def test_missing_data_file(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--data", tmp_path / "none.npz", "--run-dir", tmp_path / "r")
+    assert_one_line_error(code, err, 1, "does not exist")
+
+
+def test_bad_data_file(capsys, tmp_path):
+    bad = tmp_path / "mnist.npz"
+    np.savez(bad, x_train=np.zeros((5, 28, 28), np.float64))
+    code, _, err = run(capsys, "train", "--data", bad, "--run-dir", tmp_path / "r")
+    assert_one_line_error(code, err, 1, "lacks the keys")
+
+
+def test_train_end_to_end_in_a_subprocess(fake_npz, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli("train", "--data", fake_npz, "--run-dir", run_dir, "--epochs", 1,
+                     "--filters", 8, "--blocks", 1, "--samples", 4, "--validation-size", 16,
+                     "--batch-size", 16)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test NLL" in result.stdout and "images/s" in result.stdout
+    for name in ("model.keras", "metrics.json", "loss_curve.png", "log.csv", "samples/epoch_001.png"):
+        assert (run_dir / name).exists(), name
+    gen = run_cli("generate", "--model", run_dir / "model.keras", "--num", 2, "--out", tmp_path / "g.png")
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    assert (tmp_path / "g.png").exists()
+
+
+def test_help_is_fast_and_lists_commands():
+    import subprocess, sys, time
+
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(cli.ROOT / "cli.py"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "generate" in result.stdout and "train" in result.stdout
+    assert time.perf_counter() - start < 5
+    assert "tensorflow" not in result.stderr.lower()

@@ -1,0 +1,96 @@
+import numpy as np
+import pytest
+
+from keras_pixelcnn.data import binarize, load_mnist, load_npz
+from keras_pixelcnn.errors import PixelCNNError
+from conftest import make_fake_mnist, needs_mnist
+
+
+def test_binarize_threshold_is_127_5():
+    x = np.array([[[0, 127, 128, 255]]], dtype=np.uint8)
+    b = binarize(x)
+    assert b.shape == (1, 1, 4, 1) and b.dtype == np.float32
+    np.testing.assert_array_equal(b[0, 0, :, 0], [0, 0, 1, 1])
+
+
+def test_load_fake_npz_splits(fake_npz):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    assert len(mnist.train) == 48 and len(mnist.validation) == 16 and len(mnist.test) == 32
+    assert mnist.train.images.shape[1:] == (28, 28, 1)
+    assert set(np.unique(mnist.train.images)) <= {0.0, 1.0}
+    raw = np.load(fake_npz)
+    np.testing.assert_array_equal(mnist.validation.images[..., 0], raw["x_train"][48:] > 127.5)
+
+
+def _write(tmp_path, **overrides):
+    arrays = make_fake_mnist()
+    arrays.update(overrides)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"x_test": None}, "lacks the keys x_test"),
+        ({"x_train": np.zeros((10, 28, 27), np.uint8)}, r"x_train has shape \(10, 28, 27\)"),
+        ({"x_train": np.zeros((64, 28, 28), np.float32)}, "x_train has dtype float32, expected uint8"),
+        ({"y_train": np.zeros((3,), np.uint8)}, "y_train has shape"),
+        ({"y_test": np.full((32,), 11, np.int64)}, "labels 0-9"),
+    ],
+)
+def test_bad_npz_contents(tmp_path, overrides, message):
+    with pytest.raises(PixelCNNError, match=message):
+        load_npz(_write(tmp_path, **overrides))
+
+
+def test_missing_and_non_npz_files(tmp_path):
+    with pytest.raises(PixelCNNError, match="does not exist"):
+        load_npz(tmp_path / "nope.npz")
+    text = tmp_path / "mnist.npz"
+    text.write_text("not an archive")
+    with pytest.raises(PixelCNNError, match="not a readable .npz"):
+        load_npz(text)
+    with pytest.raises(PixelCNNError, match="is a directory"):
+        load_npz(tmp_path)
+    single = tmp_path / "array.npy"
+    np.save(single, np.zeros(3))
+    with pytest.raises(PixelCNNError, match="not an .npz archive"):
+        load_npz(single)
+
+
+def test_validation_size_must_fit(fake_npz):
+    with pytest.raises(PixelCNNError, match="validation size 5000"):
+        load_mnist(fake_npz)
+
+
+def test_tfds_failure_names_the_data_option(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Failed to resolve host")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(PixelCNNError, match="pass --data PATH"):
+        load_mnist(None)
+
+
+def test_tfds_path_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        mnist = load_mnist(None, validation_size=4)
+    assert len(mnist.train) == 8 and len(mnist.validation) == 4
+    assert mnist.test.images.shape[1:] == (28, 28, 1)
+    assert set(np.unique(mnist.test.images)) <= {0.0, 1.0}
+
+
+@needs_mnist
+def test_real_mnist_checks(mnist_npz):
+    mnist = load_mnist(mnist_npz)
+    assert (len(mnist.train), len(mnist.validation), len(mnist.test)) == (55000, 5000, 10000)
+    assert list(mnist.test.labels[:5]) == [7, 2, 1, 0, 4]
+    # about 13% of binarized MNIST pixels are on
+    assert 0.10 < mnist.train.images.mean() < 0.16

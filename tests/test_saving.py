@@ -1,0 +1,70 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import keras
+
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.saving import load_model
+from helpers import run_python
+
+
+def test_keras_round_trip_in_a_fresh_process(tiny_model, tmp_path):
+    model = tiny_model()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    x = (np.random.default_rng(0).random((3, 8, 8, 1)) > 0.5).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", keras.ops.convert_to_numpy(model(x)))
+    code = f"""
+import numpy as np, keras, keras_pixelcnn
+m = keras.saving.load_model({str(path)!r})
+x = np.load({str(tmp_path / 'x.npy')!r}); y = np.load({str(tmp_path / 'y.npy')!r})
+out = keras.ops.convert_to_numpy(m(x))
+assert np.array_equal(out, y), np.abs(out - y).max()
+print("ok", type(m.layers[1]).__name__)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok MaskedConv2D" in result.stdout
+
+
+def test_loaded_model_keeps_masks(tiny_model, tmp_path):
+    model = tiny_model()
+    model.save(tmp_path / "m.keras")
+    clone = load_model(tmp_path / "m.keras")
+    assert [getattr(l, "mask_type", None) for l in clone.layers] == [
+        getattr(l, "mask_type", None) for l in model.layers
+    ]
+
+
+def test_bad_model_files(tmp_path):
+    with pytest.raises(PixelCNNError, match="does not exist"):
+        load_model(tmp_path / "none.keras")
+    (tmp_path / "empty.keras").write_bytes(b"")
+    with pytest.raises(PixelCNNError, match="is empty"):
+        load_model(tmp_path / "empty.keras")
+    (tmp_path / "text.keras").write_text("hello")
+    with pytest.raises(PixelCNNError, match="not a .keras archive"):
+        load_model(tmp_path / "text.keras")
+    (tmp_path / "text.h5").write_text("hello")
+    with pytest.raises(PixelCNNError, match="must end in .keras"):
+        load_model(tmp_path / "text.h5")
+    with pytest.raises(PixelCNNError, match="is a directory"):
+        load_model(tmp_path)
+
+
+def test_truncated_model_file(tiny_model, tmp_path):
+    tiny_model().save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(PixelCNNError, match="cut.keras"):
+        load_model(tmp_path / "cut.keras")
+
+
+def test_unrelated_keras_model_is_rejected(tmp_path):
+    inputs = keras.Input((10,))
+    keras.Model(inputs, keras.layers.Dense(3)(inputs)).save(tmp_path / "dense.keras")
+    with pytest.raises(PixelCNNError, match="not a PixelCNN-family model"):
+        load_model(tmp_path / "dense.keras")

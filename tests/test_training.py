@@ -1,0 +1,74 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_pixelcnn import TrainConfig, load_mnist, train
+from keras_pixelcnn.errors import PixelCNNError
+
+
+def _config(run_dir, **kw):
+    base = dict(run_dir=str(run_dir), epochs=1, batch_size=16, filters=8,
+                num_residual_blocks=1, num_samples=4, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    run = tmp_path / "run"
+    lines = []
+    metrics = train(_config(run), mnist=mnist, verbose=0, print_fn=lines.append)
+    for name in ("config.json", "log.csv", "best.keras", "model.keras", "loss_curve.png",
+                 "metrics.json", "samples/epoch_001.png", "backup"):
+        assert (run / name).exists(), name
+    assert (run / "samples/epoch_001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metrics["epochs"] == 1 and metrics["test_nll"]["num_images"] == 32
+    assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
+    assert json.loads((run / "metrics.json").read_text())["test_nll"] == metrics["test_nll"]
+    assert any("images/s" in line and "nats/pixel" in line for line in lines)
+    # Running again with more epochs resumes at epoch 2 and appends to the log.
+    metrics = train(_config(run, epochs=2), mnist=mnist, verbose=0, print_fn=lines.append)
+    with open(run / "log.csv") as f:
+        epochs = [int(r["epoch"]) for r in csv.DictReader(f)]
+    assert epochs == [0, 1]
+    assert (run / "samples/epoch_002.png").exists()
+    assert metrics["epochs"] == 2
+
+
+def test_training_lowers_the_loss(fake_npz, tmp_path):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    train(_config(tmp_path / "r", epochs=3, learning_rate=3e-3), mnist=mnist, verbose=0,
+          print_fn=lambda _: None)
+    with open(tmp_path / "r" / "log.csv") as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    assert losses[-1] < losses[0] < 0.8
+
+
+def test_same_seed_same_weights(fake_npz, tmp_path):
+    import keras
+
+    mnist = load_mnist(fake_npz, validation_size=16)
+    quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
+    train(_config(tmp_path / "a"), **quiet)
+    train(_config(tmp_path / "b"), **quiet)
+    a = keras.saving.load_model(tmp_path / "a" / "model.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "b" / "model.keras").get_weights()
+    for wa, wb in zip(a, b):
+        np.testing.assert_allclose(wa, wb, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"learning_rate": float("nan")}, "learning-rate must be a positive number"),
+        ({"learning_rate": -1.0}, "learning-rate must be a positive number"),
+        ({"model": "transformer"}, "unknown model 'transformer'"),
+    ],
+)
+def test_bad_config(tmp_path, kw, message):
+    with pytest.raises(PixelCNNError, match=message):
+        train(_config(tmp_path / "r", **kw), mnist=None, verbose=0)
