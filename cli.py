@@ -110,6 +110,22 @@ class _Progress:
         sys.stderr.flush()
 
 
+def _parse_labels(text):
+    """'7' → [7]; '0,1,2' → [0, 1, 2]; 'all' → [0, ..., 9]; None → None."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return list(range(10))
+    try:
+        labels = [int(part) for part in text.split(",")]
+    except ValueError:
+        _usage(f"--label must be a digit, a comma-separated list of digits, or 'all', got {text!r}")
+    bad = [c for c in labels if not 0 <= c <= 9]
+    if bad:
+        _usage(f"--label {bad[0]} is out of range; labels are 0-9")
+    return labels
+
+
 BackendOption = typer.Option(
     None, "--backend", help="Keras backend: tensorflow, jax or torch (default: KERAS_BACKEND or tensorflow)."
 )
@@ -123,11 +139,15 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
     npy: Optional[Path] = typer.Option(None, "--npy", help="Also write the raw 0/1 array (.npy)."),
     sampler: str = typer.Option("reference", "--sampler", help="Sampler: reference."),
+    label: Optional[str] = typer.Option(
+        None, "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'; --num images per label."
+    ),
     backend: Optional[str] = BackendOption,
 ):
     """Sample new images from a trained model and save them as a PNG grid."""
     _select_backend(backend)
     _positive("num", num)
+    labels = _parse_labels(label)
     if num > 10000:
         _usage(f"--num must be at most 10000, got {num}")
     if npy is not None and npy.suffix != ".npy":
@@ -146,18 +166,25 @@ def generate(
     from keras_pixelcnn.sampling import draw_noise, image_shape, make_sampler
     from keras_pixelcnn.saving import load_model
 
+    from keras_pixelcnn.sampling import check_labels, is_conditional
+
     m = load_model(model)
-    noise = draw_noise(num, image_shape(m), seed)
+    if labels is None and is_conditional(m):
+        _usage("this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)")
+    per_image = None if labels is None else [c for c in labels for _ in range(num)]
+    total = num * (len(labels) if labels else 1)
+    check_labels(m, per_image, total)
+    noise = draw_noise(total, image_shape(m), seed)
     s = make_sampler(m, sampler)
     start = time.perf_counter()
-    images = s.sample(noise, progress=_Progress(f"sampling {num} images"))
+    images = s.sample(noise, labels=per_image, progress=_Progress(f"sampling {total} images"))
     seconds = time.perf_counter() - start
-    save_grid(images, out)
+    save_grid(images, out, ncols=num if labels and len(labels) > 1 else None)
     if npy is not None:
         save_npy(images.astype("uint8"), npy)
     typer.echo(
         f"wrote {out}" + (f" and {npy}" if npy else "")
-        + f" ({num} images in {seconds:.1f} s, {num / seconds:.1f} images/s)"
+        + f" ({total} images in {seconds:.1f} s, {total / seconds:.1f} images/s)"
     )
 
 
@@ -167,7 +194,9 @@ def train(
         None, "--data", help="A local Keras-format mnist.npz (default: download with tensorflow-datasets)."
     ),
     run_dir: Path = typer.Option(Path("runs/pixelcnn"), "--run-dir", help="Where checkpoints, logs and grids go; run again to resume."),
-    model: str = typer.Option("pixelcnn", "--model", help="Model family: pixelcnn."),
+    model: str = typer.Option("pixelcnn", "--model", help="Model family: pixelcnn or gated."),
+    conditional: bool = typer.Option(False, "--conditional", help="Gated only: condition on the digit label."),
+    layers: int = typer.Option(8, "--layers", help="Gated only: number of gated layers."),
     epochs: int = typer.Option(10, "--epochs", help="Total number of epochs."),
     batch_size: int = typer.Option(64, "--batch-size"),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
@@ -185,6 +214,9 @@ def train(
                         ("samples", samples), ("limit", limit)):
         _positive(name, value)
     _positive("validation-size", validation_size)
+    _positive("layers", layers)
+    if conditional and model != "gated":
+        _usage("--conditional needs --model gated")
     if blocks < 0:
         _usage(f"--blocks must be >= 0, got {blocks}")
     if not (learning_rate > 0 and learning_rate != float("inf")):
@@ -206,7 +238,7 @@ def train(
         run_dir=str(run_dir), data=str(data) if data else None, model=model, epochs=epochs,
         batch_size=batch_size, learning_rate=learning_rate, filters=filters,
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
-        validation_size=validation_size,
+        validation_size=validation_size, num_layers=layers, conditional=conditional,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command)

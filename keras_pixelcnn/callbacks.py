@@ -24,7 +24,7 @@ class SampleGrid(keras.callbacks.Callback):
         sampler: str, the sampler name (see `keras_pixelcnn.sampling`).
     """
 
-    def __init__(self, directory, num_images=16, seed=0, sampler="reference"):
+    def __init__(self, directory, num_images=16, seed=0, sampler="fast"):
         super().__init__()
         self.directory = directory
         self.num_images = num_images

@@ -1,11 +1,12 @@
-"""Compiling a function of a Keras model on the current backend.
+"""Compiling a function that uses a Keras model, on the current backend.
 
-`compile_model_function(model, fn)` returns `compiled(*args)` that computes
-`fn(call, *args)`, where `call(inputs)` runs the model in inference mode. The
-model's *current* weights are used at every call:
+`compile_model_function(model, fn)` returns `compiled(*args)` computing
+`fn(*args)`, where `fn` may call the model or any of its layers and reads
+the model's *current* weights at every call:
 
-- JAX: `jax.jit` over `model.stateless_call`, with the weights passed as
-  arguments (a closure would freeze them at trace time);
+- JAX: `jax.jit` of a pure function that takes the weights as arguments and
+  runs `fn` inside a `keras.StatelessScope` (a closure over the model would
+  freeze the weights at trace time);
 - TensorFlow: `tf.function`, which reads the model's variables live;
 - torch: eager, under `torch.no_grad()`.
 
@@ -20,42 +21,28 @@ def compile_model_function(model, fn, jit_compile=None):
     if backend == "jax":
         import jax
 
-        def pure(trainable, non_trainable, *args):
-            def call(inputs):
-                outputs, _ = model.stateless_call(
-                    trainable, non_trainable, inputs, training=False
-                )
-                return outputs
+        variables = list(model.variables)
 
-            return fn(call, *args)
+        def pure(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*args)
 
         jitted = jax.jit(pure)
 
         def run(*args):
-            return jitted(
-                [v.value for v in model.trainable_variables],
-                [v.value for v in model.non_trainable_variables],
-                *args,
-            )
+            return jitted([v.value for v in variables], *args)
 
         return run
     if backend == "tensorflow":
         import tensorflow as tf
 
-        def call(inputs):
-            return model(inputs, training=False)
-
-        return tf.function(
-            lambda *args: fn(call, *args),
-            jit_compile=bool(jit_compile),
-            reduce_retracing=True,
-        )
+        return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
     if backend == "torch":
         import torch
 
         def run(*args):
             with torch.no_grad():
-                return fn(lambda inputs: model(inputs, training=False), *args)
+                return fn(*args)
 
         return run
     raise RuntimeError(f"unsupported Keras backend {backend!r}")

@@ -28,7 +28,7 @@ from keras_pixelcnn.evaluation import evaluate_nll
 from keras_pixelcnn.io import check_writable_dir, save_json, save_model
 from keras_pixelcnn.plots import read_history, save_loss_curve
 
-MODEL_FAMILIES = ("pixelcnn",)
+MODEL_FAMILIES = ("pixelcnn", "gated")
 
 
 @dataclasses.dataclass
@@ -42,15 +42,17 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     filters: int = 64
-    num_residual_blocks: int = 4
+    num_residual_blocks: int = 4  # pixelcnn
+    num_layers: int = 8  # gated
+    conditional: bool = False  # gated: class-conditional on the digit label
     seed: int = 0
     num_samples: int = 16  # images per epoch grid
-    sampler: str = "reference"
+    sampler: str = "fast"
     limit: int | None = None  # train on the first N training images only
     validation_size: int = data_lib.VALIDATION_SIZE
 
     def validate(self):
-        for name in ("epochs", "batch_size", "filters", "num_samples"):
+        for name in ("epochs", "batch_size", "filters", "num_samples", "num_layers"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise PixelCNNError(f"{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -64,11 +66,20 @@ class TrainConfig:
             raise PixelCNNError(
                 f"unknown model {self.model!r}; choose one of {', '.join(MODEL_FAMILIES)}"
             )
+        if self.conditional and self.model != "gated":
+            raise PixelCNNError("class conditioning needs the gated model (--model gated)")
 
 
 def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
-    from keras_pixelcnn.models import build_pixelcnn
+    from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn
 
+    if config.model == "gated":
+        return build_gated_pixelcnn(
+            input_shape=image_shape,
+            filters=config.filters,
+            num_layers=config.num_layers,
+            num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+        )
     return build_pixelcnn(
         input_shape=image_shape,
         filters=config.filters,
@@ -146,13 +157,16 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None):
         ),
         EpochReport(len(train_split), num_pixels, print_fn=print_fn),
     ]
+    def inputs(split):
+        return [split.images, split.labels] if config.conditional else split.images
+
     start = time.perf_counter()
     model.fit(
-        train_split.images,
+        inputs(train_split),
         train_split.images,
         batch_size=config.batch_size,
         epochs=config.epochs,
-        validation_data=(mnist.validation.images, mnist.validation.images),
+        validation_data=(inputs(mnist.validation), mnist.validation.images),
         callbacks=callbacks,
         shuffle=True,
         verbose=verbose,
@@ -170,6 +184,8 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None):
     best_epoch = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else None
     metrics = {
         "model": config.model,
+        "conditional": config.conditional,
+        "parameters": int(model.count_params()),
         "test_nll": test,
         "epochs": len(history.get("epoch", [])),
         "best_epoch": best_epoch,

@@ -130,12 +130,23 @@ class MaskedConv2D(Conv2D):
         self.mask_type = mask_type
         self.mask = causal_mask(self.kernel_size, mask_type)
 
+    @property
+    def causal_geometry(self):
+        """(rows, row_shift, left, right) of the taps that can be non-zero:
+        output (i, j) reads input rows i - row_shift - rows + 1 .. i - row_shift
+        and columns j - left .. j + right (before dilation)."""
+        kh, kw = self.kernel_size
+        return kh // 2 + 1, 0, kw // 2, kw // 2
+
+    def window_kernel(self, kernel):
+        """The kernel over the causal window: the top rows, masked."""
+        rows = self.kernel_size[0] // 2 + 1
+        return kernel[:rows] * ops.cast(self.mask[:rows, :, None, None], kernel.dtype)
+
     def convolution_op(self, inputs, kernel):
         kh, kw = self.kernel_size
         dh, dw = self.dilation_rate
-        rows = kh // 2 + 1
-        mask = ops.cast(self.mask[:rows, :, None, None], kernel.dtype)
-        cropped = kernel[:rows] * mask
+        cropped = self.window_kernel(kernel)
         pad_top, pad_side = dh * (kh // 2), dw * (kw // 2)
         if self.data_format == "channels_last":
             pads = [[0, 0], [pad_top, 0], [pad_side, pad_side], [0, 0]]

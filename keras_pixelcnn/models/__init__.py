@@ -1,3 +1,4 @@
+from keras_pixelcnn.models.gated_pixelcnn import build_gated_pixelcnn
 from keras_pixelcnn.models.pixelcnn import build_pixelcnn
 
-__all__ = ["build_pixelcnn"]
+__all__ = ["build_gated_pixelcnn", "build_pixelcnn"]

@@ -1,0 +1,95 @@
+"""The Gated PixelCNN (van den Oord et al. 2016, "Conditional Image Generation
+with PixelCNN Decoders"): vertical and horizontal stacks without blind spot,
+gated activations, skip connections and optional class conditioning."""
+
+import keras
+from keras import layers
+
+from keras_pixelcnn.layers import gated_block
+
+
+def build_gated_pixelcnn(
+    input_shape=(28, 28, 1),
+    filters=64,
+    num_layers=8,
+    kernel_size=3,
+    input_kernel_size=7,
+    num_classes=None,
+    condition_dim=32,
+    skip_connections=True,
+    head_filters=None,
+    name="gated_pixelcnn",
+):
+    """Builds a (class-conditional) Gated PixelCNN returning one logit per pixel.
+
+    Args:
+        input_shape: tuple `(height, width, 1)`.
+        filters: int, the channels p of each stack.
+        num_layers: int, the number of gated layers (the first one hides the
+            current pixel and uses `input_kernel_size`).
+        kernel_size: int, odd nominal kernel size of the later layers.
+        input_kernel_size: int, odd nominal kernel size of the first layer.
+        num_classes: int or None. With an int the model takes a second input,
+            integer labels `(batch,)` in `[0, num_classes)`, embedded once and
+            added as a per-layer learned bias in both stacks.
+        condition_dim: int, the size of the label embedding.
+        skip_connections: bool, sum every layer's gated horizontal features
+            (through 1×1 convolutions) into the output head.
+        head_filters: int, the width of the output head (default `filters`).
+        name: str, the model name.
+
+    Returns:
+        A functional `keras.Model`: `image → logits`, or
+        `[image, label] → logits` when `num_classes` is set.
+
+    Example:
+
+    >>> model = build_gated_pixelcnn(num_classes=10)
+    >>> logits = model([images, labels])  # images (n, 28, 28, 1), labels (n,)
+    """
+    for arg, value, low in (("filters", filters, 1), ("num_layers", num_layers, 1),
+                            ("condition_dim", condition_dim, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(
+                f"Invalid value for argument `{arg}`. Expected an int >= {low}. "
+                f"Received: {arg}={value!r}"
+            )
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
+    ):
+        raise ValueError(
+            "Invalid value for argument `num_classes`. Expected None or an int >= 2. "
+            f"Received: num_classes={num_classes!r}"
+        )
+    if (
+        not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
+        or input_shape[-1] != 1 or not all(isinstance(d, int) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
+            f" with positive ints. Received: input_shape={input_shape!r}"
+        )
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    inputs = [image]
+    condition = None
+    if num_classes is not None:
+        label = keras.Input(shape=(), dtype="int32", name="label")
+        inputs.append(label)
+        condition = layers.Embedding(num_classes, condition_dim, name="label_embedding")(label)
+    v, h, skip = gated_block(image, image, filters, input_kernel_size, condition, first=True,
+                             name="gated_1")
+    skips = [skip]
+    for n in range(2, num_layers + 1):
+        v, h, skip = gated_block(v, h, filters, kernel_size, condition, name=f"gated_{n}")
+        skips.append(skip)
+    head_filters = head_filters or filters
+    if skip_connections:
+        terms = [layers.Conv2D(head_filters, 1, name=f"skip_{n + 1}")(s) for n, s in enumerate(skips)]
+        x = layers.Add(name="skip_sum")(terms) if len(terms) > 1 else terms[0]
+    else:
+        x = h
+    x = layers.ReLU(name="head_relu_1")(x)
+    x = layers.Conv2D(head_filters, 1, name="head_conv_1")(x)
+    x = layers.ReLU(name="head_relu_2")(x)
+    logits = layers.Conv2D(input_shape[-1], 1, name="logits")(x)
+    return keras.Model(inputs if len(inputs) > 1 else image, logits, name=name)
