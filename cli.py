@@ -138,7 +138,7 @@ def generate(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
     npy: Optional[Path] = typer.Option(None, "--npy", help="Also write the raw 0/1 array (.npy)."),
-    sampler: str = typer.Option("reference", "--sampler", help="Sampler: reference."),
+    sampler: str = typer.Option("fast", "--sampler", help="fast (cached, ~1 forward pass per image) or reference (one full pass per pixel)."),
     label: Optional[str] = typer.Option(
         None, "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'; --num images per label."
     ),
@@ -147,6 +147,8 @@ def generate(
     """Sample new images from a trained model and save them as a PNG grid."""
     _select_backend(backend)
     _positive("num", num)
+    if sampler not in ("fast", "reference"):
+        _usage(f"unknown sampler {sampler!r}; choose fast or reference")
     labels = _parse_labels(label)
     if num > 10000:
         _usage(f"--num must be at most 10000, got {num}")

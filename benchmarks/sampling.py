@@ -1,0 +1,76 @@
+"""Sampling throughput: reference vs fast cached sampler, side by side.
+
+    python benchmarks/sampling.py                       # shipped models, batches 1 16 64 256
+    python benchmarks/sampling.py --batches 64 --models saved_models/pixelcnn.keras
+
+Prints images/s for both samplers and the speed-up measured in the same run.
+The reference sampler is slow (one full forward pass per pixel), so it is
+timed on fewer images (`--reference-images`) and reported per image. Run it on
+an otherwise idle machine: a benchmark next to a training run measures
+nothing.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _time(sampler, noise, labels, repeats):
+    sampler.sample(noise, labels=labels)  # compile / warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sampler.sample(noise, labels=labels)
+        best = min(best, time.perf_counter() - start)
+    return len(noise) / best
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=[
+        str(ROOT / "saved_models" / "pixelcnn.keras"),
+        str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras"),
+    ])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 64, 256])
+    parser.add_argument("--reference-batches", nargs="+", type=int, default=[1, 16, 64])
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    import keras
+
+    from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, load_model
+    from keras_pixelcnn.sampling import is_conditional
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    print(f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs")
+    print(f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast img/s':>11} {'speed-up':>9}")
+    for path in args.models:
+        if not os.path.exists(path):
+            print(f"{Path(path).name:<34} (not found, skipped)")
+            continue
+        model = load_model(path)
+        shape = tuple(model.inputs[0].shape[1:])
+        fast, ref = CachedSampler(model), ReferenceSampler(model)
+        for batch in args.batches:
+            noise = draw_noise(batch, shape, seed=0)
+            labels = (list(range(batch)) and [i % 10 for i in range(batch)]) if is_conditional(model) else None
+            fast_ips = _time(fast, noise, labels, args.repeats)
+            if batch in args.reference_batches:
+                ref_ips = _time(ref, noise, labels, 1)
+                ratio = f"{fast_ips / ref_ips:8.0f}×"
+                ref_text = f"{ref_ips:16.2f}"
+            else:
+                ref_text, ratio = f"{'—':>16}", f"{'—':>9}"
+            print(f"{Path(path).name:<34} {batch:>5} {ref_text} {fast_ips:11.1f} {ratio}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
