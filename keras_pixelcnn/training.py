@@ -181,12 +181,16 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None):
 
     print_fn(f"evaluating the test NLL on {len(mnist.test)} test images ...")
     test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
+    # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
+    first = mnist.test.take(1000)
+    test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
     best_epoch = int(np.argmin(history["val_loss"])) + 1 if history.get("val_loss") else None
     metrics = {
         "model": config.model,
         "conditional": config.conditional,
         "parameters": int(model.count_params()),
         "test_nll": test,
+        "test_nll_first_1000_nats_per_image": test_first_1000,
         "epochs": len(history.get("epoch", [])),
         "best_epoch": best_epoch,
         "final_val_nats_per_pixel": history["val_loss"][-1] if history.get("val_loss") else None,

@@ -25,16 +25,17 @@ def _grad(model, x, label, i, j):
 @pytest.mark.parametrize("num_classes", [None, 10])
 def test_gated_causality_without_blind_spot(num_classes):
     """On an 8x8 image with 8 layers the receptive field covers the image:
-    output (i, j) depends on every earlier pixel and on no later one."""
+    output (i, j) depends on every earlier pixel and on no later one
+    (checked at the corners, the edges and inside)."""
     model = _model(num_classes, layers=8)
     x = (np.random.default_rng(0).random((1, 8, 8, 1)) > 0.5).astype("float32")
     order = np.arange(64).reshape(8, 8)
-    for i in range(8):
-        for j in range(8):
-            g = _grad(model, x, None if num_classes is None else 3, i, j)
-            p = i * 8 + j
-            assert not g[order >= p].any(), f"({i}, {j}) sees itself or a later pixel"
-            assert (g[order < p] > 0).all(), f"({i}, {j}) has a blind spot: {np.argwhere((g == 0) & (order < p))}"
+    positions = [(0, 1), (0, 7), (1, 0), (1, 7), (3, 3), (4, 0), (5, 7), (6, 5), (7, 0), (7, 7)]
+    for i, j in positions:
+        g = _grad(model, x, None if num_classes is None else 3, i, j)
+        p = i * 8 + j
+        assert not g[order >= p].any(), f"({i}, {j}) sees itself or a later pixel"
+        assert (g[order < p] > 0).all(), f"({i}, {j}) has a blind spot: {np.argwhere((g == 0) & (order < p))}"
 
 
 def test_receptive_field_grows_with_depth():

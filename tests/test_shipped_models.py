@@ -1,0 +1,56 @@
+"""The models shipped in saved_models/: they load, their metrics files are
+consistent, the fast sampler reproduces the reference, and (with the real
+MNIST present) the reported test NLL is reproduced."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, evaluate_nll, load_mnist, load_model
+from keras_pixelcnn.sampling import is_conditional
+from conftest import needs_mnist
+
+SAVED = Path(__file__).resolve().parents[1] / "saved_models"
+SHIPPED = sorted(p.stem for p in SAVED.glob("*.keras"))
+
+
+def test_the_pixelcnn_is_shipped():
+    assert "pixelcnn" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_metrics_file_is_consistent(name):
+    metrics = json.loads((SAVED / f"{name}.json").read_text())
+    nll = metrics["test_nll"]
+    assert nll["num_images"] == 10000
+    assert math.isclose(nll["nats_per_image"], nll["nats_per_pixel"] * 784, rel_tol=1e-9)
+    assert math.isclose(nll["bits_per_dim"], nll["nats_per_pixel"] / math.log(2), rel_tol=1e-9)
+    assert metrics["command"].startswith("python cli.py train")
+    assert metrics["epochs"] >= 1
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_fast_sampler_reproduces_reference_on_shipped_model(name):
+    model = load_model(SAVED / f"{name}.keras")
+    noise = draw_noise(2, (28, 28, 1), seed=11)
+    labels = [3, 8] if is_conditional(model) else None
+    fast = CachedSampler(model).sample(noise, labels=labels)
+    ref = ReferenceSampler(model).sample(noise, labels=labels)
+    np.testing.assert_array_equal(fast, ref)
+
+
+@needs_mnist
+@pytest.mark.parametrize("name", SHIPPED)
+def test_reported_test_nll_is_reproduced(name, mnist_npz):
+    """Recomputes the NLL of the first 1,000 test images, which the metrics
+    file records next to the full-test-set numbers, on this backend."""
+    metrics = json.loads((SAVED / f"{name}.json").read_text())
+    model = load_model(SAVED / f"{name}.keras")
+    test = load_mnist(mnist_npz).test.take(1000)
+    got = evaluate_nll(model, test.images, test.labels)
+    assert math.isclose(
+        got["nats_per_image"], metrics["test_nll_first_1000_nats_per_image"], rel_tol=1e-4
+    )
