@@ -134,6 +134,9 @@ BackendOption = typer.Option(
 @app.command()
 def generate(
     model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    saved_model: Optional[Path] = typer.Option(
+        None, "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone (no Keras)."
+    ),
     num: int = typer.Option(16, "--num", help="Number of images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
@@ -156,6 +159,8 @@ def generate(
         _usage(f"--npy must end in .npy, got {npy}")
     if out.suffix.lower() != ".png":
         _usage(f"--out must end in .png, got {out}")
+    if saved_model is not None:
+        return _generate_from_saved_model(saved_model, num, seed, out, npy, labels)
     _import_keras()
     from keras_pixelcnn.io import check_writable_file
 
@@ -188,6 +193,134 @@ def generate(
         f"wrote {out}" + (f" and {npy}" if npy else "")
         + f" ({total} images in {seconds:.1f} s, {total / seconds:.1f} images/s)"
     )
+
+
+def _fail(message):
+    """A runtime failure outside the package (exit 1), e.g. a bad SavedModel."""
+    raise typer.Exit(_print_error(message, 1))
+
+
+def _print_error(message, code):
+    sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def _generate_from_saved_model(path, num, seed, out, npy, labels):
+    """Samples with TensorFlow and the SavedModel only: neither Keras nor
+    keras_pixelcnn is imported on this path."""
+    import numpy as np
+
+    for target in [out] + ([npy] if npy else []):
+        parent = target.resolve().parent
+        if not parent.is_dir():
+            _fail(f"output directory {parent} does not exist")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            _fail(f"output directory {parent} is not writable")
+    if not path.is_dir():
+        _fail(f"SavedModel directory {path} does not exist" if not path.exists()
+              else f"{path} is not a SavedModel directory")
+    if not (path / "saved_model.pb").exists():
+        _fail(f"{path} is not a SavedModel (no saved_model.pb)")
+    tf = _import_tensorflow()
+    try:
+        loaded = tf.saved_model.load(str(path))
+        sample_fn = loaded.signatures["sample"]
+    except Exception as e:  # corrupt protobuf, missing variables, no signature
+        _fail(f"could not load SavedModel {path}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__}")
+    spec = sample_fn.structured_input_signature[1]
+    h, w, c = spec["noise"].shape[1:]
+    conditional = "labels" in spec
+    if conditional and labels is None:
+        _usage("this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)")
+    if not conditional and labels is not None:
+        _usage("this model is unconditional; it takes no --label")
+    total = num * (len(labels) if labels else 1)
+    # the same noise as keras_pixelcnn.draw_noise(total, (h, w, c), seed)
+    noise = np.random.default_rng(seed).random((total, h, w, c), dtype=np.float32)
+    start = time.perf_counter()
+    kwargs = {"noise": tf.constant(noise)}
+    if conditional:
+        kwargs["labels"] = tf.constant([k for k in labels for _ in range(num)], tf.int32)
+    images = sample_fn(**kwargs)["images"].numpy()
+    seconds = time.perf_counter() - start
+    _write_grid_png(images, out, ncols=num if labels and len(labels) > 1 else None)
+    if npy is not None:
+        _atomic_write(npy, lambda f: np.save(f, images.astype("uint8")))
+    typer.echo(f"wrote {out}" + (f" and {npy}" if npy else "")
+               + f" ({total} images in {seconds:.1f} s from the SavedModel)")
+
+
+def _import_tensorflow():
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf
+
+
+def _atomic_write(path, write):
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.resolve().parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _write_grid_png(images, path, ncols=None, scale=4, pad=2):
+    """A minimal grid writer for the Keras-free SavedModel path."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n, h, w = images.shape[:3]
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), 0.5, "float32")
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = images[k, ..., 0]
+    big = np.kron(grid, np.ones((scale, scale), "float32"))
+    _atomic_write(path, lambda f: plt.imsave(f, big, cmap="gray", vmin=0, vmax=1, format="png"))
+
+
+@app.command()
+def export(
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    out: Path = typer.Option(..., "--out", help="The SavedModel directory to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing directory."),
+    backend: Optional[str] = BackendOption,
+):
+    """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
+    _select_backend(backend or os.environ.get("KERAS_BACKEND") or "tensorflow")
+    if out.exists() and not overwrite:
+        _usage(f"{out} already exists (pass --overwrite to replace it)")
+    _import_keras()
+    from keras_pixelcnn.export import export_saved_model
+    from keras_pixelcnn.saving import load_model
+
+    m = load_model(model)
+    export_saved_model(m, out, overwrite=overwrite)
+    typer.echo(f"wrote SavedModel {out} (signatures: sample, log_prob, serve)")
 
 
 @app.command()

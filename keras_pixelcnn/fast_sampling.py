@@ -290,15 +290,34 @@ class CachedSampler:
     # ------------------------------------------------------------------ API
     def _empty(self, tensor_id, batch):
         top, left, right = self.pads[tensor_id]
+        shape = (batch, self.height + top, self.width + left + right, self._channels(tensor_id))
+        return np.zeros(shape, "float32")
+
+    def _channels(self, tensor_id):
         if tensor_id == self.image_id:
-            channels = 1
-        else:
-            node_out = next(
-                t for s in self.row_steps + self.pixel_steps if s.out == tensor_id
-                for t in s.node.outputs
-            )
-            channels = node_out.shape[-1]
-        return np.zeros((batch, self.height + top, self.width + left + right, channels), "float32")
+            return 1
+        return next(
+            s.node.outputs[0].shape[-1] for s in self.row_steps + self.pixel_steps
+            if s.out == tensor_id
+        )
+
+    def sample_tensor(self, noise, labels=None):
+        """Traceable sampling of a whole batch (any batch size): `noise` and
+        `labels` are backend tensors; returns the 0/1 images as a tensor.
+        Used for SavedModel export (`tf.function` with a `None` batch)."""
+        batch = ops.shape(noise)[0]
+
+        def zeros(tensor_id):
+            top, left, right = self.pads[tensor_id]
+            shape = (batch, self.height + top, self.width + left + right, self._channels(tensor_id))
+            return ops.zeros(shape, dtype="float32")
+
+        canvas, _ = self._fill_rows(
+            zeros(self.image_id), tuple(zeros(t) for t in self.cached), noise,
+            ops.zeros_like(noise), labels, 0, 0, self.height,
+        )
+        top, left, _ = self.pads[self.image_id]
+        return canvas[:, top : top + self.height, left : left + self.width]
 
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
         """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.

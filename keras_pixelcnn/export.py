@@ -1,0 +1,109 @@
+"""SavedModel export: a model served by TensorFlow alone, no keras_pixelcnn.
+
+The SavedModel has three signatures (batch dimension free):
+
+- `sample(noise[, labels]) → {"images"}`: 0/1 images from uniform [0, 1)
+  noise of shape (batch, h, w, 1) (and int32 labels (batch,) for conditional
+  models), drawn by the fast cached sampler. The same noise gives the same
+  images as `keras_pixelcnn` (`draw_noise(n, shape, seed)` is NumPy's
+  `default_rng(seed).random((n, h, w, 1), dtype=float32)`).
+- `log_prob(images[, labels]) → {"log_prob", "nll_nats"}`: the exact
+  log-likelihood of each image, and its negative, the NLL in nats.
+- `serve(images[, labels]) → {"logits"}`: the per-pixel logits.
+
+Export runs on the TensorFlow backend. A `.keras` file trained under JAX or
+torch loads unchanged under TensorFlow, so export it there.
+"""
+
+import os
+import shutil
+import tempfile
+
+from keras_pixelcnn.errors import PixelCNNError
+
+
+def export_saved_model(model, path, overwrite=False):
+    """Writes `model` as a TF SavedModel at `path` (atomically).
+
+    Args:
+        model: a PixelCNN-family `keras.Model`.
+        path: str, the SavedModel directory to create.
+        overwrite: bool, replace an existing directory at `path`.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise PixelCNNError(
+            "SavedModel export runs on the TensorFlow backend; run it with "
+            "--backend tensorflow (the .keras file loads there unchanged)"
+        )
+    import tensorflow as tf
+    from keras import ops
+
+    from keras_pixelcnn.fast_sampling import CachedSampler
+    from keras_pixelcnn.sampling import is_conditional
+
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise PixelCNNError(f"{path} already exists (pass --overwrite to replace it)")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise PixelCNNError(f"output directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PixelCNNError(f"output directory {parent} is not writable")
+
+    h, w, c = model.inputs[0].shape[1:]
+    conditional = is_conditional(model)
+    sampler = CachedSampler(model)
+    images = tf.TensorSpec((None, h, w, c), tf.float32, name="images")
+    noise = tf.TensorSpec((None, h, w, c), tf.float32, name="noise")
+    labels = tf.TensorSpec((None,), tf.int32, name="labels")
+
+    def nll(x, logits):
+        per_pixel = ops.softplus(logits) - x * logits
+        value = ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
+        return {"log_prob": -value, "nll_nats": value}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if conditional:
+        archive.add_endpoint(
+            "sample", lambda noise, labels: {"images": sampler.sample_tensor(noise, labels)},
+            input_signature=[noise, labels],
+        )
+        archive.add_endpoint(
+            "log_prob", lambda images, labels: nll(images, model([images, labels], training=False)),
+            input_signature=[images, labels],
+        )
+        archive.add_endpoint(
+            "serve", lambda images, labels: {"logits": model([images, labels], training=False)},
+            input_signature=[images, labels],
+        )
+    else:
+        archive.add_endpoint(
+            "sample", lambda noise: {"images": sampler.sample_tensor(noise)},
+            input_signature=[noise],
+        )
+        archive.add_endpoint(
+            "log_prob", lambda images: nll(images, model(images, training=False)),
+            input_signature=[images],
+        )
+        archive.add_endpoint(
+            "serve", lambda images: {"logits": model(images, training=False)},
+            input_signature=[images],
+        )
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    try:
+        archive.write_out(tmp, verbose=False)
+        if os.path.exists(path):
+            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
+            os.rmdir(old)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path

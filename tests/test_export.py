@@ -1,0 +1,115 @@
+"""SavedModel export, the Keras-free SavedModel sampler, and .keras portability."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import keras
+
+from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn, draw_noise, per_image_nll
+from keras_pixelcnn.fast_sampling import CachedSampler
+from helpers import ROOT, run_cli, run_python
+
+TF_ONLY = keras.backend.backend() != "tensorflow"
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny conditional gated model, its .keras file and its SavedModel
+    (exported in a TensorFlow-backend subprocess, whatever this backend is)."""
+    tmp = tmp_path_factory.mktemp("export")
+    keras.utils.set_random_seed(0)
+    model = build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2, num_classes=10)
+    model.save(tmp / "g.keras")
+    result = run_cli("export", "--model", tmp / "g.keras", "--out", tmp / "g_sm",
+                     env={"KERAS_BACKEND": "tensorflow"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return model, tmp
+
+
+def test_saved_model_sampler_never_imports_keras(exported):
+    """`generate --saved-model` runs with keras and keras_pixelcnn made
+    unimportable (TensorFlow itself imports keras when it is installed, so
+    the test blocks both) and gives the images of the .keras path."""
+    model, tmp = exported
+    code = f"""
+import runpy, sys
+sys.modules["keras"] = None  # any import of keras now fails
+sys.modules["keras_pixelcnn"] = None
+sys.argv = ["cli.py", "generate", "--saved-model", {str(tmp / 'g_sm')!r}, "--label", "1,4",
+            "--num", "3", "--seed", "5", "--out", {str(tmp / 'sm.png')!r}, "--npy", {str(tmp / 'sm.npy')!r}]
+try:
+    runpy.run_path({str(ROOT / 'cli.py')!r}, run_name="__main__")
+except SystemExit as e:
+    assert not e.code, e.code
+bad = sorted(m for m in sys.modules if m.split(".")[0] in ("keras", "keras_pixelcnn")
+             and sys.modules[m] is not None)
+print("IMPORTED", bad)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "IMPORTED []" in result.stdout, result.stdout
+    images = np.load(tmp / "sm.npy").astype("float32")
+    noise = draw_noise(6, (8, 8, 1), seed=5)
+    expected = CachedSampler(model).sample(noise, labels=[1, 1, 1, 4, 4, 4])
+    np.testing.assert_array_equal(images, expected)
+    assert (tmp / "sm.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_saved_model_log_prob_equals_evaluate(exported):
+    model, tmp = exported
+    x = (np.random.default_rng(1).random((4, 8, 8, 1)) > 0.5).astype("float32")
+    y = np.array([0, 3, 6, 9], "int32")
+    np.save(tmp / "x.npy", x)
+    code = f"""
+import numpy as np, tensorflow as tf
+m = tf.saved_model.load({str(tmp / 'g_sm')!r})
+x = np.load({str(tmp / 'x.npy')!r})
+out = m.signatures["log_prob"](images=tf.constant(x), labels=tf.constant([0, 3, 6, 9], tf.int32))
+np.save({str(tmp / 'nll.npy')!r}, out["nll_nats"].numpy())
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp / "nll.npy"), per_image_nll(model, x, y), rtol=1e-5)
+
+
+def test_export_refuses_to_overwrite(exported):
+    _, tmp = exported
+    result = run_cli("export", "--model", tmp / "g.keras", "--out", tmp / "g_sm")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp / 'g_sm'} already exists (pass --overwrite to replace it)"
+
+
+@pytest.mark.parametrize("make", ["missing", "not_saved_model"])
+def test_bad_saved_model_directory(tmp_path, make):
+    path = tmp_path / "sm"
+    if make == "not_saved_model":
+        path.mkdir()
+    result = run_cli("generate", "--saved-model", path, "--out", tmp_path / "a.png")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "a.png").exists()
+
+
+@pytest.mark.parametrize("other", ["tensorflow", "jax"])
+def test_keras_file_is_portable_across_backends(tmp_path, other):
+    """A .keras saved under this backend gives the same logits under `other`."""
+    keras.utils.set_random_seed(0)
+    model = build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=1)
+    model.save(tmp_path / "m.keras")
+    x = (np.random.default_rng(0).random((3, 8, 8, 1)) > 0.5).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", keras.ops.convert_to_numpy(model(x)))
+    code = f"""
+import numpy as np, keras, keras_pixelcnn
+m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})
+out = keras.ops.convert_to_numpy(m(np.load({str(tmp_path / 'x.npy')!r})))
+d = np.abs(out - np.load({str(tmp_path / 'y.npy')!r})).max()
+assert d < 1e-5, d
+print("ok", keras.backend.backend())
+"""
+    result = run_python(code, env={"KERAS_BACKEND": other})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"ok {other}" in result.stdout
