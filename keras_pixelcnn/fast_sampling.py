@@ -208,6 +208,27 @@ class CachedSampler:
             out = out + layer.bias
         return layer.activation(out) if layer.activation is not None else out
 
+    def _window_value(self, step, caches, canvas, i, j, ncols):
+        """The layer's output at row i, columns j .. j + ncols - 1, from the
+        cache of its input (ncols = width for row steps, 1 for pixel steps)."""
+        rows, shift, left, right = step.window
+        top, pad_left, _ = self.pads[step.source]
+        src = self._buffer(step.source, caches, canvas)
+        window = ops.slice(
+            src,
+            [0, i + top - shift - rows + 1, j + pad_left - left, 0],
+            [ops.shape(src)[0], rows, ncols + left + right, ops.shape(src)[3]],
+        )
+        return self._window_conv(step, window)
+
+    def _store(self, caches, tensor_id, i, j, value):
+        """Writes a freshly computed value into its cache (if it has one)
+        before any later layer of the same step reads it."""
+        if tensor_id in self.pads:
+            k = self.cached.index(tensor_id)
+            top, pad_left, _ = self.pads[tensor_id]
+            caches[k] = ops.slice_update(caches[k], [0, i + top, j + pad_left, 0], value)
+
     def _buffer(self, tensor_id, caches, canvas):
         return canvas if tensor_id == self.image_id else caches[self.cached.index(tensor_id)]
 
@@ -228,20 +249,9 @@ class CachedSampler:
                 if step.window is None:
                     value = self._call(step, row_values)
                 else:
-                    rows, shift, left, right = step.window
-                    top, pad_left, _ = self.pads[step.source]
-                    src = self._buffer(step.source, caches, canvas)
-                    window = ops.slice(
-                        src,
-                        [0, i + top - shift - rows + 1, pad_left - left, 0],
-                        [batch, rows, width + left + right, ops.shape(src)[3]],
-                    )
-                    value = self._window_conv(step, window)
+                    value = self._window_value(step, caches, canvas, i, 0, width)
                 row_values[step.out] = value
-                if step.out in self.pads:  # cache it before later layers read it
-                    k = self.cached.index(step.out)
-                    top, pad_left, _ = self.pads[step.out]
-                    caches[k] = ops.slice_update(caches[k], [0, i + top, pad_left, 0], value)
+                self._store(caches, step.out, i, 0, value)
 
             def pixel_body(j, state):
                 canvas, caches = state[0], list(state[1:])
@@ -257,22 +267,9 @@ class CachedSampler:
                     elif step.window is None:
                         value = self._call(step, values)
                     else:
-                        rows, shift, left, right = step.window
-                        top, pad_left, _ = self.pads[step.source]
-                        src = self._buffer(step.source, caches, canvas)
-                        window = ops.slice(
-                            src,
-                            [0, i + top - shift - rows + 1, j + pad_left - left, 0],
-                            [batch, rows, left + right + 1, ops.shape(src)[3]],
-                        )
-                        value = self._window_conv(step, window)
+                        value = self._window_value(step, caches, canvas, i, j, 1)
                     values[step.out] = value
-                    if step.out in self.pads:  # cache it before later layers read it
-                        k = self.cached.index(step.out)
-                        top, pad_left, _ = self.pads[step.out]
-                        caches[k] = ops.slice_update(
-                            caches[k], [0, i + top, j + pad_left, 0], value
-                        )
+                    self._store(caches, step.out, i, j, value)
                 logit = values[self.output_id]
                 u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, 1])
                 sampled = ops.cast(ops.less(u, ops.sigmoid(logit)), canvas.dtype)

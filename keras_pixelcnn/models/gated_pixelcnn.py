@@ -6,6 +6,7 @@ import keras
 from keras import layers
 
 from keras_pixelcnn.layers import gated_block
+from keras_pixelcnn.models.pixelcnn import check_image_shape
 
 
 def build_gated_pixelcnn(
@@ -61,14 +62,7 @@ def build_gated_pixelcnn(
             "Invalid value for argument `num_classes`. Expected None or an int >= 2. "
             f"Received: num_classes={num_classes!r}"
         )
-    if (
-        not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
-        or input_shape[-1] != 1 or not all(isinstance(d, int) and d > 0 for d in input_shape)
-    ):
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
-            f" with positive ints. Received: input_shape={input_shape!r}"
-        )
+    check_image_shape(input_shape)
     image = keras.Input(shape=tuple(input_shape), name="image")
     inputs = [image]
     condition = None

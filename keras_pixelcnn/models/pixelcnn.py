@@ -14,6 +14,19 @@ def _check_positive_int(name, value, minimum=1):
         )
 
 
+def check_image_shape(input_shape):
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or input_shape[-1] != 1
+        or not all(isinstance(d, int) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
+            f" with positive ints. Received: input_shape={input_shape!r}"
+        )
+
+
 def build_pixelcnn(
     input_shape=(28, 28, 1),
     filters=64,
@@ -48,16 +61,7 @@ def build_pixelcnn(
     >>> model.output_shape
     (None, 28, 28, 1)
     """
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) != 3
-        or input_shape[-1] != 1
-        or not all(isinstance(d, int) and d > 0 for d in input_shape)
-    ):
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
-            f" with positive ints. Received: input_shape={input_shape!r}"
-        )
+    check_image_shape(input_shape)
     _check_positive_int("filters", filters, 2)
     _check_positive_int("num_residual_blocks", num_residual_blocks, 0)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
