@@ -122,3 +122,19 @@ print("ok", keras.backend.backend())
     result = run_python(code, env={"KERAS_BACKEND": other})
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"ok {other}" in result.stdout
+
+
+@tf_pass_only
+def test_export_bad_model_files(tmp_path):
+    cut = tmp_path / "cut.keras"
+    keras.utils.set_random_seed(0)
+    build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=0).save(tmp_path / "m.keras")
+    data = (tmp_path / "m.keras").read_bytes()
+    cut.write_bytes(data[: len(data) // 3])
+    for model, fragment in ((cut, "cut.keras"), (tmp_path / "none.keras", "does not exist")):
+        result = run_cli("export", "--model", model, "--out", tmp_path / "sm",
+                         env={"KERAS_BACKEND": "tensorflow"})
+        assert result.returncode == 1, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+        assert not (tmp_path / "sm").exists()
