@@ -25,13 +25,10 @@ def image_shape(model):
 
 
 def num_classes(model):
-    """The number of classes a conditional model accepts (None if unconditional)."""
+    """The number of classes a conditional model accepts: the input size of
+    its label embedding (None if unconditional)."""
     if not is_conditional(model):
         return None
-    return int(model.get_config().get("num_classes", 0)) or _embedding_size(model)
-
-
-def _embedding_size(model):
     for layer in model.layers:
         if isinstance(layer, keras.layers.Embedding):
             return int(layer.input_dim)
