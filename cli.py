@@ -380,6 +380,260 @@ def train(
     typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
 
 
+DataOption = typer.Option(
+    None, "--data", help="A local Keras-format mnist.npz (default: download with tensorflow-datasets)."
+)
+
+
+def _check_png(name, path):
+    if path.suffix.lower() != ".png":
+        _usage(f"--{name} must end in .png, got {path}")
+
+
+def _load_test_split(data, m, limit=None):
+    """The binarized test split, checked against the model's image shape."""
+    from keras_pixelcnn.data import load_mnist
+    from keras_pixelcnn.errors import PixelCNNError
+    from keras_pixelcnn.sampling import image_shape
+
+    if data is not None and not data.exists():
+        raise PixelCNNError(f"data file {data} does not exist")
+    mnist = load_mnist(str(data) if data else None, validation_size=0)
+    shape = image_shape(m)
+    if tuple(mnist.test.images.shape[1:]) != shape:
+        raise PixelCNNError(
+            f"the model's input shape {shape} does not match the data's image shape "
+            f"{tuple(mnist.test.images.shape[1:])}"
+        )
+    if limit is not None:
+        mnist.test.images, mnist.test.labels = mnist.test.images[:limit], mnist.test.labels[:limit]
+    return mnist
+
+
+def _fmt_nll(summary):
+    return (f"{summary['nats_per_image']:.2f} ± {summary['nats_per_image_se']:.2f} nats/image · "
+            f"{summary['nats_per_pixel']:.4f} nats/pixel · {summary['bits_per_dim']:.4f} bits/dim")
+
+
+@app.command()
+def evaluate(
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    data: Optional[Path] = DataOption,
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results to this JSON file."),
+    samples: int = typer.Option(0, "--samples", help="Also draw N samples and score them with the shipped MNIST classifier."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate on the first N test images only (default: all 10,000)."),
+    batch_size: int = typer.Option(500, "--batch-size"),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise (--samples)."),
+    classifier: Optional[Path] = typer.Option(None, "--classifier", help="A classifier .keras (default: saved_models/mnist_classifier.keras)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+    backend: Optional[str] = BackendOption,
+):
+    """Exact test NLL (nats/image, nats/pixel, bits/dim) and sample quality."""
+    _select_backend(backend)
+    _positive("limit", limit)
+    _positive("batch-size", batch_size)
+    if samples < 0:
+        _usage(f"--samples must be >= 0, got {samples}")
+    if json_out is not None and json_out.suffix != ".json":
+        _usage(f"--json must end in .json, got {json_out}")
+    _import_keras()
+    import numpy as np
+
+    from keras_pixelcnn.evaluation import evaluate_model
+    from keras_pixelcnn.io import check_writable_file, save_json
+    from keras_pixelcnn.saving import load_model
+
+    if json_out is not None:
+        check_writable_file(json_out, overwrite=overwrite)
+    m = load_model(model)
+    clf = None
+    if samples:
+        from keras_pixelcnn.classifier import load_classifier
+
+        clf = load_classifier(str(classifier) if classifier else None)
+    mnist = _load_test_split(data, m, limit)
+    test = mnist.test
+    start = time.perf_counter()
+    report = evaluate_model(m, test.images, test.labels, batch_size=batch_size)
+    report["model"] = str(model)
+    report["nll_seconds"] = time.perf_counter() - start
+    typer.echo(f"{model} on {len(test.images)} test images")
+    label = "NLL (given the true label)" if report["conditional"] else "NLL"
+    typer.echo(f"  {label}: {_fmt_nll(report['nll'])}")
+    if "nll_label_marginalized" in report:
+        typer.echo(f"  NLL (label marginalized, uniform prior): {_fmt_nll(report['nll_label_marginalized'])}")
+    if samples:
+        from keras_pixelcnn.sample_quality import sample_quality
+        from keras_pixelcnn.sampling import draw_noise, image_shape, is_conditional, make_sampler
+
+        labels = np.arange(samples) % 10 if is_conditional(m) else None
+        noise = draw_noise(samples, image_shape(m), seed)
+        images = make_sampler(m, "fast").sample(
+            noise, labels=labels, progress=_Progress(f"sampling {samples} images")
+        )
+        reference = mnist.train.images[:samples]
+        quality = sample_quality(clf, images, test.images, reference, labels)
+        report["sample_quality"] = quality
+        typer.echo(f"  classifier score: {quality['classifier_score']:.3f} "
+                   f"(real digits: {quality['classifier_score_real']:.3f})")
+        typer.echo(f"  Fréchet distance: {quality['frechet_distance']:.3f} "
+                   f"(real-vs-real floor with {samples} images: {quality['frechet_distance_real_floor']:.3f})")
+        if "label_accuracy" in quality:
+            typer.echo(f"  samples classified as their label: {quality['label_accuracy']:.3f}")
+    if json_out is not None:
+        save_json(report, json_out)
+        typer.echo(f"wrote {json_out}")
+
+
+def _check_rows(rows, height=28):
+    if not 1 <= rows <= height - 1:
+        _usage(f"--rows must be between 1 and {height - 1}, got {rows}")
+
+
+@app.command()
+def complete(
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    data: Optional[Path] = DataOption,
+    num: int = typer.Option(8, "--num", help="Number of test digits to complete."),
+    rows: int = typer.Option(14, "--rows", help="Keep rows 0..ROWS-1, sample the rest."),
+    completions: int = typer.Option(4, "--completions", help="Completions per digit."),
+    offset: int = typer.Option(0, "--offset", help="Index of the first test digit."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampling noise."),
+    out: Path = typer.Option(Path("completions.png"), "--out", help="PNG to write."),
+    sampler: str = typer.Option("fast", "--sampler", help="fast or reference."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    backend: Optional[str] = BackendOption,
+):
+    """Hide the bottom of test digits and sample completions."""
+    _select_backend(backend)
+    _positive("num", num)
+    _positive("completions", completions)
+    _check_rows(rows)
+    if offset < 0:
+        _usage(f"--offset must be >= 0, got {offset}")
+    if sampler not in ("fast", "reference"):
+        _usage(f"unknown sampler {sampler!r}; choose fast or reference")
+    _check_png("out", out)
+    _import_keras()
+    from keras_pixelcnn.completion import complete as run_completion, occlude
+    from keras_pixelcnn.errors import PixelCNNError
+    from keras_pixelcnn.figures import UNKNOWN, save_completion_figure
+    from keras_pixelcnn.io import check_writable_file
+    from keras_pixelcnn.sampling import image_shape, is_conditional
+    from keras_pixelcnn.saving import load_model
+
+    check_writable_file(out, overwrite=overwrite)
+    m = load_model(model)
+    test = _load_test_split(data, m).test
+    _check_rows(rows, image_shape(m)[0])
+    if offset + num > len(test.images):
+        raise PixelCNNError(f"--offset {offset} + --num {num} exceeds the {len(test.images)} test digits")
+    images = test.images[offset : offset + num]
+    labels = test.labels[offset : offset + num] if is_conditional(m) else None
+    start = time.perf_counter()
+    done = run_completion(m, images, rows, completions, labels=labels, seed=seed, sampler=sampler,
+                          progress=_Progress(f"completing {num}×{completions} digits"))
+    titles = [f"#{offset + k}" + (f" ({labels[k]})" if labels is not None else "") for k in range(num)]
+    save_completion_figure(images, occlude(images, rows, UNKNOWN), done, out, row_titles=titles,
+                           title=f"rows {rows}+ hidden and sampled")
+    typer.echo(f"wrote {out} ({num * completions} completions in {time.perf_counter() - start:.1f} s)")
+
+
+show_app = typer.Typer(help="Pictures: generation progress, the data, a training run.",
+                       no_args_is_help=True)
+app.add_typer(show_app, name="show")
+
+
+@show_app.command("progress")
+def show_progress(
+    model: Path = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model."),
+    num: int = typer.Option(8, "--num", help="Number of images (rows)."),
+    steps: int = typer.Option(8, "--steps", help="Intervals between the pictured steps (8: every 98 pixels)."),
+    label: Optional[int] = typer.Option(None, "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row)."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Path = typer.Option(Path("progress.png"), "--out", help="PNG to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+    backend: Optional[str] = BackendOption,
+):
+    """The generation-progress strip: images at steps 0, 98, 196, ..., 784."""
+    _select_backend(backend)
+    _positive("num", num)
+    _positive("steps", steps)
+    _check_png("out", out)
+    if label is not None and not 0 <= label <= 9:
+        _usage(f"--label {label} is out of range; labels are 0-9")
+    _import_keras()
+    import numpy as np
+
+    from keras_pixelcnn.figures import save_progress_strip
+    from keras_pixelcnn.io import check_writable_file
+    from keras_pixelcnn.sampling import check_labels, draw_noise, image_shape, is_conditional, make_sampler
+    from keras_pixelcnn.saving import load_model
+
+    check_writable_file(out, overwrite=overwrite)
+    m = load_model(model)
+    labels = None
+    if is_conditional(m):
+        labels = np.full(num, label) if label is not None else np.arange(num) % 10
+    elif label is not None:
+        _usage("this model is unconditional; it takes no --label")
+    labels = check_labels(m, labels, num)
+    images = make_sampler(m, "fast").sample(draw_noise(num, image_shape(m), seed), labels=labels,
+                                            progress=_Progress(f"sampling {num} images"))
+    shown = save_progress_strip(images, out, num_steps=steps, title="generation progress (grey: not yet sampled)")
+    typer.echo(f"wrote {out} (steps {', '.join(map(str, shown))})")
+
+
+@show_app.command("data")
+def show_data(
+    data: Optional[Path] = DataOption,
+    num: int = typer.Option(20, "--num", help="Number of digits."),
+    out: Path = typer.Option(Path("data.png"), "--out", help="PNG to write."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+):
+    """Original MNIST digits next to their binarized form."""
+    _positive("num", num)
+    _check_png("out", out)
+    _import_keras()
+    from keras_pixelcnn.data import binarize, load_npz, load_tfds
+    from keras_pixelcnn.errors import PixelCNNError
+    from keras_pixelcnn.figures import save_data_grid
+    from keras_pixelcnn.io import check_writable_file
+
+    check_writable_file(out, overwrite=overwrite)
+    if data is not None and not data.exists():
+        raise PixelCNNError(f"data file {data} does not exist")
+    x_train = (load_npz(str(data)) if data else load_tfds())[0][:num]
+    save_data_grid(x_train, binarize(x_train), out, ncols=min(num, 10))
+    typer.echo(f"wrote {out} ({len(x_train)} training digits)")
+
+
+@show_app.command("run")
+def show_run(
+    run_dir: Path = typer.Argument(..., help="A training run directory (from `train --run-dir`)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="PNG to write (default: RUN_DIR/progress.png)."),
+    panels: int = typer.Option(6, "--panels", help="At most this many epochs are pictured."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+):
+    """A run's per-epoch sample grids and loss curve as one picture."""
+    _positive("panels", panels)
+    out = out or run_dir / "progress.png"
+    _check_png("out", out)
+    _import_keras()
+    from keras_pixelcnn.errors import PixelCNNError
+
+    if not run_dir.is_dir():
+        raise PixelCNNError(f"run directory {run_dir} does not exist")
+    from keras_pixelcnn.figures import epoch_grids, save_run_figure
+    from keras_pixelcnn.io import check_writable_file
+
+    if not epoch_grids(run_dir):
+        raise PixelCNNError(f"{run_dir} has no per-epoch sample grids (samples/epoch_*.png)")
+    check_writable_file(out, overwrite=overwrite)
+    epochs = save_run_figure(str(run_dir), out, max_panels=panels)
+    typer.echo(f"wrote {out} (epochs {', '.join(map(str, epochs))})")
+
+
 def main(argv=None):
     """Runs the CLI; returns the exit code (errors are one line on stderr)."""
     try:

@@ -55,3 +55,37 @@ def evaluate_nll(model, images, labels=None, batch_size=500):
         labels = None
     nll = per_image_nll(model, images, labels, batch_size)
     return summarize_nll(nll, int(np.prod(images.shape[1:])))
+
+
+def marginal_nll(model, images, num_classes, batch_size=500):
+    """Per-image NLL with the label marginalized under a uniform prior:
+    -log (1/K) sum_c p(x | c), a log-mean-exp over the K classes (nats)."""
+    per_class = np.stack([
+        per_image_nll(model, images, np.full((len(images),), c, "int32"), batch_size)
+        for c in range(num_classes)
+    ], axis=1)
+    neg = -per_class
+    top = neg.max(axis=1, keepdims=True)
+    log_mean = top[:, 0] + np.log(np.mean(np.exp(neg - top), axis=1))
+    return -log_mean
+
+
+def evaluate_model(model, images, labels=None, batch_size=500, marginal=True):
+    """The full NLL report of `model` on `images`: `{"nll": summary}` and, for
+    conditional models, `"nll_label_marginalized"` (uniform prior over the
+    classes) too. Summaries come from `summarize_nll`."""
+    from keras_pixelcnn.sampling import num_classes
+
+    num_pixels = int(np.prod(images.shape[1:]))
+    report = {"conditional": is_conditional(model)}
+    if not is_conditional(model):
+        report["nll"] = summarize_nll(per_image_nll(model, images, None, batch_size), num_pixels)
+        return report
+    report["nll"] = summarize_nll(per_image_nll(model, images, labels, batch_size), num_pixels)
+    if marginal:
+        k = num_classes(model)
+        report["nll_label_marginalized"] = summarize_nll(
+            marginal_nll(model, images, k, batch_size), num_pixels
+        )
+        report["num_classes"] = k
+    return report

@@ -47,3 +47,21 @@ def test_nll_of_a_sample_equals_the_log_probs_it_was_drawn_with(tiny_model):
             logp += np.where(x[:, i, j, 0] == 1, np.log(p1), np.log(1 - p1))
             partial[:, i, j, 0] = x[:, i, j, 0]
     np.testing.assert_allclose(per_image_nll(model, x), -logp, rtol=1e-4)
+
+
+def test_label_marginalized_nll_is_a_log_mean_exp_over_classes():
+    from keras_pixelcnn import build_gated_pixelcnn
+    from keras_pixelcnn.evaluation import evaluate_model, marginal_nll
+
+    keras.utils.set_random_seed(0)
+    model = build_gated_pixelcnn(input_shape=(6, 6, 1), filters=8, num_layers=2, num_classes=3)
+    x = (np.random.default_rng(0).random((5, 6, 6, 1)) > 0.5).astype("float32")
+    per_class = np.stack([per_image_nll(model, x, np.full(5, c)) for c in range(3)], axis=1)
+    direct = -np.log(np.mean(np.exp(-per_class), axis=1))
+    np.testing.assert_allclose(marginal_nll(model, x, 3), direct, rtol=1e-10)
+    assert np.all(marginal_nll(model, x, 3) <= per_class.min(axis=1) + math.log(3) + 1e-9)
+    report = evaluate_model(model, x, np.array([0, 1, 2, 0, 1]))
+    assert report["conditional"] and report["num_classes"] == 3
+    assert report["nll_label_marginalized"]["num_images"] == 5
+    assert math.isclose(report["nll"]["nats_per_image"],
+                        per_class[np.arange(5), [0, 1, 2, 0, 1]].mean(), rel_tol=1e-9)

@@ -1,0 +1,95 @@
+"""A small MNIST classifier on binarized digits, the yardstick for samples.
+
+It plays the role Inception plays for natural images: its class posterior
+gives the classifier score and the label accuracy of conditional samples, and
+its penultimate layer ("features", 128 units) gives the Fréchet distance.
+The shipped weights are `saved_models/mnist_classifier.keras`; retrain with
+
+    python benchmarks/train_classifier.py --data ../shared/data/mnist.npz
+"""
+
+import os
+
+import numpy as np
+import keras
+from keras import layers
+
+from keras_pixelcnn.errors import PixelCNNError
+
+CLASSIFIER_PATH = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models",
+    "mnist_classifier.keras",
+)
+FEATURES_LAYER = "features"
+
+
+def build_classifier(input_shape=(28, 28, 1), num_classes=10, name="mnist_classifier"):
+    """Builds the classifier: two conv-conv-pool stages, a 128-unit feature
+    layer and `num_classes` logits. Random shifts of up to 2 pixels and small
+    rotations augment the training batches (inactive at inference)."""
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant",
+                                 interpolation="nearest", name="shift")(inputs)
+    x = layers.RandomRotation(0.03, fill_mode="constant", interpolation="nearest",
+                              name="rotate")(x)
+    for n, filters in enumerate((32, 64), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{n}a")(x)
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{n}b")(x)
+        x = layers.MaxPooling2D(name=f"pool_{n}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.3, name="dropout_1")(x)
+    x = layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
+    x = layers.Dropout(0.3, name="dropout_2")(x)
+    logits = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def train_classifier(mnist, epochs=8, batch_size=128, learning_rate=1e-3, seed=0, verbose=2):
+    """Trains the classifier on `mnist.train` (binarized) with a cosine-decayed
+    Adam; returns `(model, test_accuracy)`."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(mnist.train.images.shape[1:])
+    steps = epochs * int(np.ceil(len(mnist.train.images) / batch_size))
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(
+        keras.optimizers.Adam(schedule),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        mnist.train.images, mnist.train.labels, batch_size=batch_size, epochs=epochs,
+        validation_data=(mnist.validation.images, mnist.validation.labels), verbose=verbose,
+    )
+    return model, accuracy(model, mnist.test.images, mnist.test.labels)
+
+
+def load_classifier(path=None):
+    """Loads the classifier (default: the shipped one)."""
+    path = path or CLASSIFIER_PATH
+    if not os.path.exists(path):
+        raise PixelCNNError(
+            f"classifier not found: {path} (train one with benchmarks/train_classifier.py)"
+        )
+    return keras.saving.load_model(path)
+
+
+def predict(classifier, images, batch_size=500):
+    """Returns `(probabilities (n, classes), features (n, 128))` as float64."""
+    head = keras.Model(
+        classifier.inputs,
+        [classifier.output, classifier.get_layer(FEATURES_LAYER).output],
+    )
+    probs, feats = [], []
+    for s in range(0, len(images), batch_size):
+        logits, features = head.predict_on_batch(np.asarray(images[s : s + batch_size], "float32"))
+        logits = np.asarray(logits, "float64")
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        probs.append(p / p.sum(axis=1, keepdims=True))
+        feats.append(np.asarray(features, "float64"))
+    return np.concatenate(probs), np.concatenate(feats)
+
+
+def accuracy(classifier, images, labels):
+    probs, _ = predict(classifier, images)
+    return float(np.mean(np.argmax(probs, axis=1) == np.asarray(labels)))

@@ -1,0 +1,54 @@
+"""Image completion: hide the bottom of a digit and sample the rest.
+
+The known pixels (every raster position before `rows * width`) are copied
+into the canvas and never resampled; the sampler (fast or reference, the
+same as `generate`) draws the remaining pixels conditioned on them.
+"""
+
+import numpy as np
+
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.sampling import draw_noise, image_shape, make_sampler
+
+
+def occlude(images, rows, fill=0.0):
+    """Copies `images` with every row from `rows` on set to `fill`."""
+    out = np.array(images, dtype="float32")
+    out[:, rows:] = fill
+    return out
+
+
+def complete(model, images, rows, num_completions=4, labels=None, seed=0, sampler="fast",
+             progress=None):
+    """Samples `num_completions` completions of each image from row `rows` on.
+
+    Args:
+        model: a PixelCNN-family model.
+        images: 0/1 images `(n, h, w, 1)`; rows `[0, rows)` are kept.
+        rows: int in `[1, h - 1]`, the first hidden row.
+        num_completions: int, completions per image.
+        labels: the images' labels, for conditional models.
+        seed: the sampling noise seed.
+        sampler: "fast" or "reference", or a sampler object.
+
+    Returns:
+        float32 array `(n, num_completions, h, w, 1)`.
+    """
+    images = np.asarray(images, "float32")
+    h, w, c = image_shape(model)
+    if images.shape[1:] != (h, w, c):
+        raise PixelCNNError(
+            f"images of shape {images.shape[1:]} do not match the model's input shape {(h, w, c)}"
+        )
+    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 1 <= rows <= h - 1:
+        raise PixelCNNError(f"rows must be an integer in [1, {h - 1}], got {rows!r}")
+    if num_completions < 1:
+        raise PixelCNNError(f"num_completions must be positive, got {num_completions}")
+    n = len(images)
+    initial = np.repeat(images, num_completions, axis=0)
+    per_image = None if labels is None else np.repeat(np.asarray(labels), num_completions)
+    noise = draw_noise(n * num_completions, (h, w, c), seed)
+    s = make_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    out = s.sample(noise, labels=per_image, initial=initial, start=int(rows) * w * c,
+                   progress=progress)
+    return out.reshape((n, num_completions, h, w, c))

@@ -1,0 +1,164 @@
+"""The seed report's figures: generation progress, real data, image
+completion and training progress. Every figure is one PNG written atomically.
+
+Pixels that do not exist yet (not generated, or hidden) are drawn mid-grey,
+so black and white always mean real 0 and 1 pixels.
+"""
+
+import glob
+import os
+import re
+
+import numpy as np
+
+from keras_pixelcnn.io import atomic_path
+from keras_pixelcnn.plots import image_grid, read_history
+
+UNKNOWN = 0.5  # grey: a pixel not generated / hidden yet
+BORDER = 0.25
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=fig.dpi)
+    _pyplot().close(fig)
+
+
+def partial_images(images, step):
+    """The images as they are after `step` raster-order sampling steps: the
+    first `step` pixels kept and the rest grey. Sampling never revisits a
+    pixel, so this is exactly the sampler's state at that step."""
+    images = np.asarray(images, "float32")
+    n = len(images)
+    flat = images.reshape(n, -1).copy()
+    flat[:, step:] = UNKNOWN
+    return flat.reshape(images.shape)
+
+
+def progress_steps(num_pixels, num_steps=8):
+    """0, P/8, 2P/8, ..., P: the steps shown in the progress strip."""
+    return [int(round(k * num_pixels / num_steps)) for k in range(num_steps + 1)]
+
+
+def _panel_figure(panels, titles, row_titles=None, scale=3.0, title=None):
+    """A row of image panels (2D arrays) with a caption above each."""
+    plt = _pyplot()
+    heights = [p.shape[0] for p in panels]
+    widths = [p.shape[1] for p in panels]
+    dpi = 100
+    fig_w = (sum(widths) * scale + 12 * len(panels) + (60 if row_titles else 10)) / dpi
+    fig_h = (max(heights) * scale + (70 if title else 40)) / dpi
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
+    left = (60 if row_titles else 5) / (fig_w * dpi)
+    usable = 1 - left - 5 / (fig_w * dpi)
+    total = sum(widths) + 4 * (len(panels) - 1)
+    x = left
+    bottom = 5 / (fig_h * dpi)
+    for k, (panel, caption) in enumerate(zip(panels, titles)):
+        w = usable * panel.shape[1] / total
+        h = panel.shape[0] * scale / (fig_h * dpi)
+        ax = fig.add_axes([x, bottom, w, h])
+        ax.imshow(panel, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(caption, fontsize=9)
+        if k == 0 and row_titles:
+            rows = len(row_titles)
+            step = panel.shape[0] / rows
+            ax.set_yticks([step * (r + 0.5) for r in range(rows)])
+            ax.set_yticklabels(row_titles, fontsize=8)
+        x += w + usable * 4 / total
+    if title:
+        fig.suptitle(title, fontsize=11, y=1 - 8 / (fig_h * dpi), va="top")
+    return fig
+
+
+def save_progress_strip(images, path, num_steps=8, title=None):
+    """Rows of images, columns the generation steps 0, P/8, ..., P."""
+    images = np.asarray(images, "float32")
+    num_pixels = int(np.prod(images.shape[1:]))
+    steps = progress_steps(num_pixels, num_steps)
+    columns = [image_grid(partial_images(images, s), ncols=1, pad_value=BORDER) for s in steps]
+    fig = _panel_figure(columns, [f"step {s}" for s in steps], title=title)
+    _save(fig, path)
+    return steps
+
+
+def save_data_grid(raw, binary, path, ncols=10):
+    """Original grey-level digits next to their binarized form."""
+    raw = np.asarray(raw, "float32")
+    if raw.max() > 1:
+        raw = raw / 255.0
+    panels = [image_grid(raw, ncols=ncols, pad_value=BORDER),
+              image_grid(binary, ncols=ncols, pad_value=BORDER)]
+    fig = _panel_figure(panels, ["MNIST (uint8)", "binarized (pixel > 127.5)"])
+    _save(fig, path)
+
+
+def save_completion_figure(originals, occluded, completions, path, row_titles=None, title=None):
+    """Per digit: the original, the occluded input (hidden part grey) and
+    its K completions, as three side-by-side panels."""
+    n, k = completions.shape[:2]
+    panels = [
+        image_grid(originals, ncols=1, pad_value=BORDER),
+        image_grid(occluded, ncols=1, pad_value=BORDER),
+        image_grid(completions.reshape((n * k,) + completions.shape[2:]), ncols=k,
+                   pad_value=BORDER),
+    ]
+    fig = _panel_figure(panels, ["original", "occluded", f"{k} completions"],
+                        row_titles=row_titles, title=title)
+    _save(fig, path)
+
+
+def epoch_grids(run_dir):
+    """[(epoch, path)] of a run's per-epoch sample grids, in epoch order."""
+    found = []
+    for path in glob.glob(os.path.join(run_dir, "samples", "epoch_*.png")):
+        match = re.fullmatch(r"epoch_(\d+)\.png", os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def save_run_figure(run_dir, path, max_panels=6):
+    """One picture of a run: its sample grids at up to `max_panels` epochs
+    (first and last included, evenly spaced) above its loss curve."""
+    plt = _pyplot()
+    grids = epoch_grids(run_dir)
+    if len(grids) > max_panels:
+        picks = np.unique(np.round(np.linspace(0, len(grids) - 1, max_panels)).astype(int))
+        grids = [grids[i] for i in picks]
+    log = os.path.join(run_dir, "log.csv")
+    history = read_history(log) if os.path.exists(log) else {}
+    ncols = max(len(grids), 1)
+    fig = plt.figure(figsize=(max(3.2 * ncols, 6), 4.0 + (3.0 if history else 0)), dpi=100)
+    rows = 2 if history else 1
+    spec = fig.add_gridspec(rows, ncols, height_ratios=[4.0, 3.0][:rows])
+    for k, (epoch, grid_path) in enumerate(grids):
+        ax = fig.add_subplot(spec[0, k])
+        ax.imshow(plt.imread(grid_path), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(f"epoch {epoch}", fontsize=11)
+    if history.get("epoch"):
+        ax = fig.add_subplot(spec[1, :])
+        epochs = [int(e) + 1 for e in history["epoch"]]
+        ax.plot(epochs, history["loss"], "o-", label="train")
+        if "val_loss" in history:
+            ax.plot(epochs, history["val_loss"], "s-", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("NLL (nats/pixel)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"training progress: {os.path.basename(os.path.normpath(run_dir))}", fontsize=11)
+    fig.tight_layout()
+    _save(fig, path)
+    return [e for e, _ in grids]

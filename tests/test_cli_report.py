@@ -1,0 +1,151 @@
+"""The report commands: evaluate, complete and show (progress, data, run)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from keras_pixelcnn.classifier import CLASSIFIER_PATH
+from test_cli import assert_one_line_error, run
+
+
+@pytest.fixture
+def model28(tiny_model, tmp_path):
+    path = tmp_path / "tiny28.keras"
+    tiny_model(shape=(28, 28, 1)).save(path)
+    return path
+
+
+@pytest.fixture
+def model8(tiny_model, tmp_path):
+    path = tmp_path / "tiny8.keras"
+    tiny_model().save(path)
+    return path
+
+
+@pytest.fixture
+def conditional28(tmp_path):
+    import keras
+
+    from keras_pixelcnn import build_gated_pixelcnn
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path / "cond28.keras"
+    build_gated_pixelcnn(filters=8, num_layers=2, num_classes=10).save(path)
+    return path
+
+
+def _is_png(path):
+    return path.exists() and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_prints_and_writes_json(capsys, model28, fake_npz, tmp_path):
+    out = tmp_path / "eval.json"
+    code, stdout, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--json", out)
+    assert code == 0, err
+    assert "nats/pixel" in stdout and "bits/dim" in stdout and "32 test images" in stdout
+    report = json.loads(out.read_text())
+    assert report["nll"]["num_images"] == 32 and report["nll"]["nats_per_image_se"] > 0
+    assert not report["conditional"]
+    code, _, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--json", out)
+    assert_one_line_error(code, err, 1, "already exists (pass --overwrite")
+
+
+def test_evaluate_conditional_reports_the_marginal(capsys, conditional28, fake_npz, tmp_path):
+    out = tmp_path / "eval.json"
+    code, stdout, err = run(capsys, "evaluate", "--model", conditional28, "--data", fake_npz,
+                            "--json", out, "--limit", 8)
+    assert code == 0, err
+    assert "label marginalized" in stdout
+    report = json.loads(out.read_text())
+    cond, marg = report["nll"]["nats_per_image"], report["nll_label_marginalized"]["nats_per_image"]
+    assert report["nll"]["num_images"] == 8 and np.isfinite(marg)
+
+
+@pytest.mark.skipif(not CLASSIFIER_PATH or not __import__("os").path.exists(CLASSIFIER_PATH),
+                    reason="the shipped classifier is missing")
+def test_evaluate_samples_scores_them(capsys, conditional28, fake_npz, tmp_path):
+    out = tmp_path / "eval.json"
+    code, stdout, err = run(capsys, "evaluate", "--model", conditional28, "--data", fake_npz,
+                            "--json", out, "--samples", 20, "--limit", 8)
+    assert code == 0, err
+    quality = json.loads(out.read_text())["sample_quality"]
+    assert 1.0 <= quality["classifier_score"] <= 10.0
+    assert quality["frechet_distance"] >= 0 and quality["frechet_distance_real_floor"] >= 0
+    assert 0.0 <= quality["label_accuracy"] <= 1.0 and quality["num_samples"] == 20
+    assert "classifier score" in stdout and "Fréchet" in stdout
+
+
+def test_complete_writes_one_picture(capsys, model28, fake_npz, tmp_path):
+    out = tmp_path / "c.png"
+    code, stdout, err = run(capsys, "complete", "--model", model28, "--data", fake_npz, "--num", 2,
+                            "--completions", 3, "--rows", 14, "--out", out)
+    assert code == 0, err
+    assert _is_png(out) and "6 completions" in stdout
+
+
+def test_complete_conditional(capsys, conditional28, fake_npz, tmp_path):
+    out = tmp_path / "c.png"
+    code, _, err = run(capsys, "complete", "--model", conditional28, "--data", fake_npz, "--num", 2,
+                       "--completions", 2, "--rows", 20, "--out", out)
+    assert code == 0, err
+    assert _is_png(out)
+
+
+def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
+    code, stdout, err = run(capsys, "show", "progress", "--model", model28, "--num", 3,
+                            "--out", tmp_path / "p.png")
+    assert code == 0, err
+    assert _is_png(tmp_path / "p.png") and "0, 98, 196" in stdout
+    code, _, err = run(capsys, "show", "data", "--data", fake_npz, "--num", 6, "--out", tmp_path / "d.png")
+    assert code == 0, err
+    assert _is_png(tmp_path / "d.png")
+    from keras_pixelcnn.plots import save_grid
+
+    rundir = tmp_path / "run"
+    (rundir / "samples").mkdir(parents=True)
+    for e in (1, 2):
+        save_grid(np.zeros((4, 8, 8, 1)), rundir / "samples" / f"epoch_{e:03d}.png", title=f"epoch {e}")
+    (rundir / "log.csv").write_text("epoch,loss,val_loss\n0,0.2,0.19\n1,0.1,0.12\n")
+    code, stdout, err = run(capsys, "show", "run", rundir)
+    assert code == 0, err
+    assert _is_png(rundir / "progress.png") and "epochs 1, 2" in stdout
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["complete", "--rows", "0"], 2, "--rows must be between 1 and 27, got 0"),
+        (["complete", "--rows", "29"], 2, "--rows must be between 1 and 27, got 29"),
+        (["complete", "--completions", "0"], 2, "--completions must be a positive integer"),
+        (["complete", "--out", "c.jpg"], 2, "--out must end in .png"),
+        (["show", "galaxy"], 2, "galaxy"),
+        (["show", "progress", "--label", "12"], 2, "--label 12 is out of range"),
+        (["evaluate", "--samples", "-5"], 2, "--samples must be >= 0"),
+        (["evaluate", "--json", "e.txt"], 2, "--json must end in .json"),
+        (["evaluate", "--limit", "0"], 2, "--limit must be a positive integer"),
+    ],
+)
+def test_report_usage_errors(capsys, args, code, fragment):
+    got, _, err = run(capsys, *args)
+    assert_one_line_error(got, err, code, fragment)
+
+
+def test_model_data_shape_mismatch(capsys, model8, fake_npz, tmp_path):
+    for command in (["evaluate"], ["complete", "--out", tmp_path / "c.png"]):
+        code, _, err = run(capsys, *command, "--model", model8, "--data", fake_npz)
+        assert_one_line_error(code, err, 1, "does not match the data's image shape")
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_show_run_without_grids(capsys, tmp_path):
+    code, _, err = run(capsys, "show", "run", tmp_path)
+    assert_one_line_error(code, err, 1, "no per-epoch sample grids")
+    code, _, err = run(capsys, "show", "run", tmp_path / "nope")
+    assert_one_line_error(code, err, 1, "does not exist")
+
+
+def test_missing_classifier(capsys, model28, fake_npz, tmp_path):
+    code, _, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--samples", 4,
+                       "--classifier", tmp_path / "none.keras")
+    assert_one_line_error(code, err, 1, "classifier not found")

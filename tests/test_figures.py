@@ -1,0 +1,49 @@
+import numpy as np
+
+from keras_pixelcnn.figures import (
+    UNKNOWN,
+    epoch_grids,
+    partial_images,
+    progress_steps,
+    save_completion_figure,
+    save_data_grid,
+    save_progress_strip,
+    save_run_figure,
+)
+from keras_pixelcnn.plots import save_grid
+
+
+def _is_png(path):
+    return path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_partial_images_are_the_sampler_state():
+    x = (np.random.default_rng(0).random((2, 28, 28, 1)) > 0.5).astype("float32")
+    assert progress_steps(784) == [0, 98, 196, 294, 392, 490, 588, 686, 784]
+    p = partial_images(x, 98)
+    np.testing.assert_array_equal(p.reshape(2, -1)[:, :98], x.reshape(2, -1)[:, :98])
+    assert np.all(p.reshape(2, -1)[:, 98:] == UNKNOWN)
+    np.testing.assert_array_equal(partial_images(x, 784), x)
+
+
+def test_figures_are_pngs(tmp_path):
+    x = (np.random.default_rng(0).random((3, 28, 28, 1)) > 0.5).astype("float32")
+    save_progress_strip(x, tmp_path / "p.png")
+    save_data_grid(x[..., 0] * 255, x, tmp_path / "d.png", ncols=3)
+    save_completion_figure(x, x, np.stack([x, x], axis=1), tmp_path / "c.png", row_titles=["a", "b", "c"])
+    for name in "pdc":
+        assert _is_png(tmp_path / f"{name}.png")
+
+
+def test_run_figure_picks_first_and_last_epochs(tmp_path):
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    x = np.zeros((4, 8, 8, 1))
+    for epoch in range(1, 10):
+        save_grid(x, run / "samples" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}")
+    (run / "log.csv").write_text("epoch,loss,val_loss\n" + "".join(
+        f"{e},{1 / (e + 1)},{1 / (e + 1.5)}\n" for e in range(9)))
+    assert [e for e, _ in epoch_grids(run)] == list(range(1, 10))
+    shown = save_run_figure(str(run), tmp_path / "r.png", max_panels=4)
+    assert shown[0] == 1 and shown[-1] == 9 and len(shown) == 4
+    assert _is_png(tmp_path / "r.png")

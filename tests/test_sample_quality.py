@@ -1,0 +1,36 @@
+import math
+
+import numpy as np
+import pytest
+
+from keras_pixelcnn.sample_quality import classifier_score, frechet_distance
+
+
+def test_classifier_score_bounds():
+    k = 10
+    confident_diverse = np.eye(k)[np.arange(100) % k]
+    assert classifier_score(confident_diverse) == pytest.approx(k, rel=1e-6)
+    all_the_same = np.tile(np.eye(k)[3], (50, 1))
+    assert classifier_score(all_the_same) == pytest.approx(1.0, rel=1e-6)
+    uncertain = np.full((50, k), 1.0 / k)
+    assert classifier_score(uncertain) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(0)
+    n = 200_000
+    mu_a, mu_b = np.array([0.0, 1.0, -2.0]), np.array([0.5, 1.0, 0.0])
+    sd_a, sd_b = np.array([1.0, 2.0, 0.5]), np.array([1.5, 1.0, 0.5])
+    a = mu_a + sd_a * rng.standard_normal((n, 3))
+    b = mu_b + sd_b * rng.standard_normal((n, 3))
+    expected = np.sum((mu_a - mu_b) ** 2) + np.sum((sd_a - sd_b) ** 2)
+    assert frechet_distance(a, b) == pytest.approx(expected, abs=0.03)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_is_stable_for_singular_covariances():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 2))
+    a = np.concatenate([x, np.zeros((50, 3))], axis=1)  # rank 2 in 5 dims
+    d = frechet_distance(a, a + 1.0)
+    assert math.isfinite(d) and d == pytest.approx(5.0, abs=1e-6)
