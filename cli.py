@@ -341,15 +341,19 @@ def train(
     samples: int = typer.Option(16, "--samples", help="Images in each per-epoch sample grid."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on the first N training images only."),
     validation_size: int = typer.Option(5000, "--validation-size", help="Training images held out for validation (the last ones)."),
+    backup_every: Optional[int] = typer.Option(None, "--backup-every", help="Also back up every N training steps (default: every epoch)."),
+    deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic ops: a killed and resumed run ends with the same weights as an uninterrupted one."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an existing run directory (deletes it)."),
     backend: Optional[str] = BackendOption,
 ):
-    """Train a model on binarized MNIST with model.fit (resumable)."""
+    """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
     _select_backend(backend)
     for name, value in (("epochs", epochs), ("batch-size", batch_size), ("filters", filters),
                         ("samples", samples), ("limit", limit)):
         _positive(name, value)
     _positive("validation-size", validation_size)
     _positive("layers", layers)
+    _positive("backup-every", backup_every)
     if conditional and model != "gated":
         _usage("--conditional needs --model gated")
     if blocks < 0:
@@ -374,9 +378,11 @@ def train(
         batch_size=batch_size, learning_rate=learning_rate, filters=filters,
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
         validation_size=validation_size, num_layers=layers, conditional=conditional,
+        backup_every=backup_every, deterministic=deterministic,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command)
+    run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,
+                 overwrite=overwrite)
     typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
 
 
@@ -648,7 +654,7 @@ def main(argv=None):
         errors = sys.modules.get("keras_pixelcnn.errors")
         if errors is not None and isinstance(e, errors.PixelCNNError):
             sys.stderr.write(f"error: {e}\n")
-            return 1
+            return getattr(e, "exit_code", 1)
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
             # click/typer usage errors (bad option values, unknown options)
             message = e.format_message()

@@ -1,4 +1,5 @@
-"""Training callbacks: per-epoch sample grids and a throughput report."""
+"""Training callbacks: per-epoch sample grids, a throughput report, an
+atomic best-model checkpoint and a NaN guard."""
 
 import math
 import os
@@ -6,6 +7,7 @@ import time
 
 import keras
 
+from keras_pixelcnn.io import save_model
 from keras_pixelcnn.plots import save_grid
 from keras_pixelcnn.sampling import draw_noise, image_shape, is_conditional, make_sampler
 
@@ -89,3 +91,46 @@ class EpochReport(keras.callbacks.Callback):
             f" {self.num_train_images / train_seconds:.0f} images/s)"
         )
         self.print_fn(" · ".join(parts))
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Saves the model to `path` (atomically) whenever `monitor` improves.
+
+    Args:
+        path: str, a `.keras` file.
+        monitor: str, the logged quantity to minimize.
+        best: float or None, the value to beat (restored on resume).
+    """
+
+    def __init__(self, path, monitor="val_loss", best=None):
+        super().__init__()
+        self.path = path
+        self.monitor = monitor
+        self.best = math.inf if best is None else best
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and math.isfinite(value) and value < self.best:
+            self.best = float(value)
+            save_model(self.model, self.path)
+
+
+class Diverged(Exception):
+    """Raised by `NaNGuard`; `train` turns it into a one-line error."""
+
+    def __init__(self, epoch, step):
+        super().__init__(f"loss became NaN or infinite at epoch {epoch + 1}, step {step + 1}")
+        self.epoch, self.step = epoch, step
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss, before any later
+    callback (the backup, the best checkpoint) can save the bad weights."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise Diverged(getattr(self, "_epoch", 0), batch)

@@ -5,7 +5,7 @@ A run directory holds everything a run writes:
     config.json        the configuration and the command line
     log.csv            per-epoch losses (CSVLogger, appended on resume)
     samples/           epoch_001.png, ... sample grids from fixed noise
-    backup/            BackupAndRestore state: run `train` again to resume
+    backup/            the last backup (see resume.py): run `train` again to resume
     best.keras         the best model so far by validation loss
     model.keras        the final model (the best by validation loss)
     loss_curve.png     train and validation loss per epoch
@@ -13,6 +13,7 @@ A run directory holds everything a run writes:
 """
 
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -22,13 +23,24 @@ import numpy as np
 import keras
 
 from keras_pixelcnn import data as data_lib
-from keras_pixelcnn.callbacks import EpochReport, SampleGrid
+from keras_pixelcnn.callbacks import BestCheckpoint, Diverged, EpochReport, NaNGuard, SampleGrid
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.evaluation import evaluate_nll
-from keras_pixelcnn.io import check_writable_dir, save_json, save_model
+from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
 from keras_pixelcnn.plots import read_history, save_loss_curve
+from keras_pixelcnn.resume import EpochBatches, TrainingState, describe, load_state, restore
 
 MODEL_FAMILIES = ("pixelcnn", "gated")
+# Configuration fields that change the model or its data stream: a run
+# directory can only be resumed with the same values.
+RUN_IDENTITY = ("model", "filters", "num_residual_blocks", "num_layers", "conditional",
+                "batch_size", "learning_rate", "seed", "limit", "validation_size")
+
+
+class TrainingInterrupted(PixelCNNError):
+    """Ctrl-C during training: the backup is kept (exit code 130)."""
+
+    exit_code = 130
 
 
 @dataclasses.dataclass
@@ -50,6 +62,8 @@ class TrainConfig:
     sampler: str = "fast"
     limit: int | None = None  # train on the first N training images only
     validation_size: int = data_lib.VALIDATION_SIZE
+    backup_every: int | None = None  # also back up every N steps (default: per epoch)
+    deterministic: bool = False  # deterministic ops: a resumed run equals an uninterrupted one
 
     def validate(self):
         for name in ("epochs", "batch_size", "filters", "num_samples", "num_layers"):
@@ -60,6 +74,10 @@ class TrainConfig:
             raise PixelCNNError(f"num-residual-blocks must be >= 0, got {self.num_residual_blocks}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise PixelCNNError(f"learning-rate must be a positive number, got {self.learning_rate}")
+        if self.backup_every is not None and (
+            not isinstance(self.backup_every, int) or self.backup_every < 1
+        ):
+            raise PixelCNNError(f"backup-every must be a positive integer, got {self.backup_every}")
         if self.limit is not None and self.limit < 1:
             raise PixelCNNError(f"limit must be a positive integer, got {self.limit}")
         if self.model not in MODEL_FAMILIES:
@@ -108,8 +126,69 @@ def _best_val_loss(csv_path):
     return min(values) if values else None
 
 
-def train(config, mnist=None, verbose=1, command=None, print_fn=None):
+def _prepare_run_dir(config, overwrite):
+    """Checks that `config.run_dir` is new, or a run with the same identity
+    (resume), or clears it with `overwrite`."""
+    import shutil
+
+    run = config.run_dir
+    record = os.path.join(run, "config.json")
+    if not os.path.isdir(run) or not os.listdir(run):
+        return
+    if not os.path.exists(record):
+        raise PixelCNNError(f"{run} exists and is not a keras-pixelcnn run directory (no config.json)")
+    if overwrite:
+        shutil.rmtree(run)
+        return
+    try:
+        with open(record) as f:
+            old = json.load(f)["config"]
+    except (OSError, ValueError, KeyError):
+        return
+    new = dataclasses.asdict(config)
+    for key in RUN_IDENTITY:
+        if key in old and old[key] != new[key]:
+            raise PixelCNNError(
+                f"{run} holds a run with {key.replace('_', '-')}={old[key]}, not {new[key]}; "
+                "resume it with the same options, or pass --overwrite or another --run-dir"
+            )
+
+
+def _truncate_log(csv_path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs (a killed
+    run may have logged an epoch it did not back up)."""
+    if not os.path.exists(csv_path):
+        return
+    with open(csv_path) as f:
+        lines = f.read().splitlines()
+    if not lines:
+        return
+    kept = [lines[0]]
+    for line in lines[1:]:
+        try:
+            if int(float(line.split(",")[0])) < epochs:
+                kept.append(line)
+        except ValueError:
+            pass  # a torn last line
+    if kept != lines:
+        with atomic_path(csv_path) as tmp:
+            with open(tmp, "w") as f:
+                f.write("\n".join(kept) + "\n")
+
+
+def _set_deterministic(enabled):
+    if enabled and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=False):
     """Trains a model as `config` says; returns the final metrics dict.
+
+    Running it again with the same configuration resumes from the last
+    backup (`RUN_DIR/backup/`) and, once all epochs are done, only rewrites
+    the final outputs.
 
     Args:
         config: a `TrainConfig`.
@@ -117,10 +196,13 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None):
             by default it is loaded from `config.data` or tfds.
         verbose: the `fit` verbosity (1: progress bar).
         command: the command line to record in config.json / metrics.json.
+        print_fn: where progress lines go (default: print).
+        overwrite: start over in an existing run directory.
     """
     print_fn = print_fn or (lambda line: print(line, flush=True))
     config.validate()
     check_writable_dir(config.run_dir)
+    _prepare_run_dir(config, overwrite)
     if mnist is None:
         mnist = data_lib.load_mnist(config.data, config.validation_size)
     train_split = mnist.train if config.limit is None else mnist.train.take(config.limit)
@@ -134,45 +216,73 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None):
     record = {"config": dataclasses.asdict(config), "command": command}
     save_json(record, os.path.join(run, "config.json"))
 
+    _set_deterministic(config.deterministic)
     keras.utils.set_random_seed(config.seed)
     model = build_model(config, image_shape)
     compile_model(model, config.learning_rate)
 
+    backup_dir = os.path.join(run, "backup")
+    state = load_state(backup_dir)
+    first_epoch, first_step = 0, 0
+    if state is not None:
+        restore(model, state)
+        first_epoch, first_step = int(state["epoch"]), int(state["step"] or 0)
+        print_fn(f"resuming from the backup {describe(first_epoch, first_step)} ({backup_dir})")
     csv_path = os.path.join(run, "log.csv")
     best_path = os.path.join(run, "best.keras")
+    _truncate_log(csv_path, first_epoch)
+
+    labels = train_split.labels if config.conditional else None
+    batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
+                           first_epoch, first_step)
+    backup = TrainingState(backup_dir, batches.batches_per_epoch, config.backup_every,
+                           first_epoch, first_step)
     callbacks = [
-        keras.callbacks.BackupAndRestore(
-            os.path.join(run, "backup"), save_freq="epoch", delete_checkpoint=False
-        ),
-        keras.callbacks.TerminateOnNaN(raise_error=True),
+        NaNGuard(),  # first: nothing after it may save NaN weights
         keras.callbacks.CSVLogger(csv_path, append=True),
-        keras.callbacks.ModelCheckpoint(
-            best_path,
-            monitor="val_loss",
-            save_best_only=True,
-            initial_value_threshold=_best_val_loss(csv_path),
-        ),
+        BestCheckpoint(best_path, best=_best_val_loss(csv_path)),
         SampleGrid(
             os.path.join(run, "samples"), config.num_samples, config.seed, config.sampler
         ),
         EpochReport(len(train_split), num_pixels, print_fn=print_fn),
+        backup,  # last: the commit point of an epoch
     ]
-    def inputs(split):
-        return [split.images, split.labels] if config.conditional else split.images
+    validation = (
+        [mnist.validation.images, mnist.validation.labels] if config.conditional
+        else mnist.validation.images,
+        mnist.validation.images,
+    )
+
+    def fit(data, initial_epoch, epochs):
+        model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
+                  validation_batch_size=256, callbacks=callbacks, shuffle=False, verbose=verbose)
 
     start = time.perf_counter()
-    model.fit(
-        inputs(train_split),
-        train_split.images,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_data=(inputs(mnist.validation), mnist.validation.images),
-        callbacks=callbacks,
-        shuffle=True,
-        verbose=verbose,
-    )
+    try:
+        if first_step and first_epoch < config.epochs:
+            fit(batches, first_epoch, first_epoch + 1)  # the rest of a half-done epoch
+            first_epoch += 1
+            batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
+                                   first_epoch)
+        if first_epoch < config.epochs:
+            fit(batches, first_epoch, config.epochs)
+    except KeyboardInterrupt:
+        where = backup.last or (state and (state["epoch"], state["step"]))
+        kept = (f"the backup {describe(*where)} is kept in {backup_dir}"
+                if where else "no backup had been written yet")
+        raise TrainingInterrupted(
+            f"interrupted: {kept}; run the same command again to resume"
+        ) from None
+    except Diverged as e:
+        where = backup.last or (state and (state["epoch"], state["step"]))
+        kept = (f"the last good backup ({describe(*where)}) is kept in {backup_dir}"
+                if where else "no good backup exists yet")
+        best = f" and the best model in {best_path}" if os.path.exists(best_path) else ""
+        raise PixelCNNError(
+            f"training diverged: {e}; {kept}{best}. Lower --learning-rate and start a new "
+            "run (--overwrite or another --run-dir)"
+        ) from None
     seconds = time.perf_counter() - start
-
     if os.path.exists(best_path):
         model = keras.saving.load_model(best_path)
     save_model(model, os.path.join(run, "model.keras"))

@@ -1,0 +1,175 @@
+"""Kill-safe, exactly resumable training state for `model.fit`.
+
+`TrainingState` is a callback that backs up the model and optimizer every
+epoch (and optionally every N steps) into `RUN_DIR/backup/`:
+
+    backup/state.json              {"epoch", "step", "weights", ...}: the commit point
+    backup/state-<k>.weights.h5    the weights + optimizer state it names
+
+A backup is written to a temporary name and renamed; `state.json` is
+replaced last, atomically, and only then is the previous weights file
+removed. A process killed at any instant (SIGKILL included) leaves the
+previous or the new backup, both complete.
+
+`EpochBatches` feeds `fit` in an order that is a pure function of
+`(seed, epoch)`, so a run resumed from epoch e, step s sees exactly the
+batches an uninterrupted run would have seen. With deterministic ops the
+resumed run's final weights are identical to the uninterrupted run's.
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+import keras
+
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.io import atomic_path, save_json
+
+STATE_FILE = "state.json"
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """Mini-batches of `(inputs, images)` in a per-epoch order drawn from
+    `np.random.default_rng([seed, epoch])`.
+
+    Args:
+        images: float32 `(n, h, w, 1)` 0/1 images (also the targets).
+        labels: int `(n,)` labels to feed as a second input, or None.
+        batch_size: int.
+        seed: int, the shuffling seed.
+        first_epoch: int, the epoch the first `fit` epoch is.
+        skip: int, batches of `first_epoch` already trained (resume
+            mid-epoch); that epoch is then `num_batches - skip` long, so fit
+            it on its own (`epochs=first_epoch + 1`).
+    """
+
+    def __init__(self, images, labels, batch_size, seed, first_epoch=0, skip=0):
+        super().__init__()
+        self.images = images
+        self.labels = labels
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.epoch = int(first_epoch)
+        self.skip = int(skip)
+        self.batches_per_epoch = math.ceil(len(images) / self.batch_size)
+        self._order_epoch, self._order = None, None
+
+    def __len__(self):
+        return self.batches_per_epoch - self.skip
+
+    def order(self, epoch):
+        if self._order_epoch != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._order, self._order_epoch = rng.permutation(len(self.images)), epoch
+        return self._order
+
+    def __getitem__(self, index):
+        b = index + self.skip
+        rows = np.sort(self.order(self.epoch)[b * self.batch_size : (b + 1) * self.batch_size])
+        x = self.images[rows]
+        inputs = x if self.labels is None else (x, self.labels[rows])
+        return inputs, x
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self.skip = 0
+
+
+def describe(epoch, step):
+    """A backup position in words: 'after epoch 3' or 'at epoch 4, step 120'."""
+    return f"after epoch {epoch}" if not step else f"at epoch {epoch + 1}, step {step}"
+
+
+def load_state(directory):
+    """The last complete backup in `directory` as a dict, or None.
+
+    Also reads the format of Keras's `BackupAndRestore` (epoch-level only).
+    """
+    path = os.path.join(directory, STATE_FILE)
+    if os.path.exists(path):
+        try:
+            with open(path) as f:
+                state = json.load(f)
+            weights = os.path.join(directory, state["weights"])
+        except (OSError, ValueError, KeyError) as e:
+            raise PixelCNNError(f"the backup {path} is unreadable ({e}); delete it to start over")
+        if not os.path.exists(weights):
+            raise PixelCNNError(f"the backup {path} names a missing file {weights}")
+        return dict(state, weights_path=weights)
+    legacy = os.path.join(directory, "training_metadata.json")
+    if os.path.exists(legacy) and os.path.exists(os.path.join(directory, "latest.weights.h5")):
+        with open(legacy) as f:
+            epoch = int(json.load(f)["epoch"])
+        return {"epoch": epoch, "step": 0, "global_step": None,
+                "weights_path": os.path.join(directory, "latest.weights.h5")}
+    return None
+
+
+def restore(model, state):
+    """Loads a backup's weights and optimizer state into a compiled model."""
+    if model.optimizer is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(state["weights_path"])
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise PixelCNNError(
+            f"could not restore the backup {state['weights_path']} ({reason}); was the run "
+            "started with another configuration? Use a new --run-dir or --overwrite"
+        ) from None
+
+
+class TrainingState(keras.callbacks.Callback):
+    """Backs up weights + optimizer state at every epoch end and, with
+    `every_steps`, every that many training steps.
+
+    Args:
+        directory: str, the backup directory.
+        batches_per_epoch: int, steps in a full epoch.
+        every_steps: int or None, also back up every this many steps.
+        first_epoch, first_step: where this `fit` call starts.
+    """
+
+    def __init__(self, directory, batches_per_epoch, every_steps=None, first_epoch=0, first_step=0):
+        super().__init__()
+        self.directory = directory
+        self.batches_per_epoch = batches_per_epoch
+        self.every_steps = every_steps
+        self.epoch = first_epoch
+        self.offset = first_step  # steps of the first epoch done before this fit
+        self.last = None  # (epoch, step) of the last backup written
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.offset + batch + 1
+        global_step = self.epoch * self.batches_per_epoch + step
+        if self.every_steps and global_step % self.every_steps == 0 and step < self.batches_per_epoch:
+            if logs is None or math.isfinite(float(logs.get("loss", 0.0))):
+                self.save(self.epoch, step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.offset = 0
+        if logs is None or math.isfinite(float(logs.get("loss", 0.0))):
+            self.save(epoch + 1, 0)
+
+    def save(self, epoch, step):
+        os.makedirs(self.directory, exist_ok=True)
+        previous = load_state(self.directory) if os.path.exists(
+            os.path.join(self.directory, STATE_FILE)) else None
+        name = f"state-{epoch:04d}-{step:06d}.weights.h5"
+        target = os.path.join(self.directory, name)
+        with atomic_path(target, suffix=".weights.h5") as tmp:
+            self.model.save_weights(tmp)
+        save_json({"epoch": epoch, "step": step,
+                   "global_step": epoch * self.batches_per_epoch + step,
+                   "weights": name}, os.path.join(self.directory, STATE_FILE))
+        if previous and os.path.abspath(previous["weights_path"]) != os.path.abspath(target):
+            try:
+                os.remove(previous["weights_path"])
+            except OSError:
+                pass
+        self.last = (epoch, step)

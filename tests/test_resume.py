@@ -1,0 +1,151 @@
+"""Kill-safe resume: SIGKILL at two points, resume, and get the weights of an
+uninterrupted run; Ctrl-C; divergence; the run-directory rules."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_pixelcnn import TrainConfig, load_mnist, train
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.resume import EpochBatches, load_state
+
+from helpers import ROOT
+
+TRAIN_ARGS = ["--epochs", "2", "--filters", "8", "--blocks", "1", "--samples", "2",
+              "--validation-size", "16", "--batch-size", "8", "--backup-every", "4",
+              "--deterministic"]
+
+# Runs the CLI in a child that kills itself with SIGKILL (or SIGINT) at a chosen
+# point: "step:K" after global training step K, "write:K" in the middle of the
+# K-th backup (new weights file renamed, state.json not yet replaced).
+CHILD = r"""
+import os, signal, sys
+sys.path.insert(0, {root!r})
+import cli
+from keras_pixelcnn import resume
+mode, k = os.environ["KILL_AT"].split(":")
+k, sig = int(k), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
+if mode == "step":
+    original = resume.TrainingState.on_train_batch_end
+    def on_train_batch_end(self, batch, logs=None):
+        original(self, batch, logs)
+        if self.epoch * self.batches_per_epoch + self.offset + batch + 1 == k:
+            os.kill(os.getpid(), sig)
+    resume.TrainingState.on_train_batch_end = on_train_batch_end
+else:
+    original = resume.save_json
+    calls = []
+    def save_json(obj, path):
+        calls.append(path)
+        if len(calls) == k:
+            os.kill(os.getpid(), sig)
+        original(obj, path)
+    resume.save_json = save_json
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def _train(args, kill_at=None, kill_signal="SIGKILL"):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.setdefault("KERAS_BACKEND", __import__("keras").backend.backend())
+    if kill_at is None:
+        cmd = [sys.executable, str(ROOT / "cli.py"), *args]
+    else:
+        env.update(KILL_AT=kill_at, KILL_SIGNAL=kill_signal)
+        cmd = [sys.executable, "-c", CHILD.format(root=str(ROOT)), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _weights(path):
+    import keras
+
+    return keras.saving.load_model(path).get_weights()
+
+
+def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp_path):
+    base = ["train", "--data", fake_npz, *TRAIN_ARGS]
+    clean = _train(base + ["--run-dir", tmp_path / "clean"])
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    # 48 training images / batch 8 = 6 steps per epoch; backups at steps 4, 6 (epoch end), 8, 12.
+    for name, kill_at in (("mid_epoch", "step:7"), ("during_backup", "write:3")):
+        run = tmp_path / name
+        killed = _train(base + ["--run-dir", run], kill_at=kill_at)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+        assert not (run / "model.keras").exists()
+        state = load_state(run / "backup")
+        assert state is not None and os.path.exists(state["weights_path"])
+        resumed = _train(base + ["--run-dir", run])
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert "resuming from the backup" in resumed.stdout
+        for a, b in zip(_weights(tmp_path / "clean" / "model.keras"), _weights(run / "model.keras")):
+            np.testing.assert_array_equal(a, b)
+        epochs = [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]]
+        assert epochs == ["0", "1"], epochs
+        assert not [p for p in run.rglob("*.tmp*")], "temporary files left behind"
+
+
+def test_ctrl_c_keeps_the_backup_and_says_how_to_resume(fake_npz, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "--data", fake_npz, *TRAIN_ARGS, "--run-dir", run]
+    result = _train(args, kill_at="step:9", kill_signal="SIGINT")
+    assert result.returncode == 130, result.stderr[-2000:]
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert lines[-1].startswith("error: interrupted: the backup at epoch 2, step 2 is kept")
+    assert "run the same command again to resume" in lines[-1]
+    assert "Traceback" not in result.stderr
+    assert load_state(run / "backup")["global_step"] == 8
+
+
+def test_divergence_stops_with_a_clear_message(fake_npz, tmp_path):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    config = TrainConfig(run_dir=str(tmp_path / "r"), epochs=3, batch_size=8, filters=8,
+                         num_residual_blocks=1, num_samples=2, learning_rate=1e12)
+    with pytest.raises(PixelCNNError, match="training diverged: loss became NaN or infinite") as e:
+        train(config, mnist=mnist, verbose=0, print_fn=lambda _: None)
+    assert "Lower --learning-rate" in str(e.value) and "\n" not in str(e.value)
+    state = load_state(tmp_path / "r" / "backup")
+    if state is not None:  # whatever was backed up is finite
+        import keras
+
+        from keras_pixelcnn.training import build_model
+
+        model = build_model(config)
+        model.load_weights(state["weights_path"])
+        assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
+def test_resuming_with_other_options_is_refused(fake_npz, tmp_path):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
+    config = dict(run_dir=str(tmp_path / "r"), epochs=1, batch_size=16, filters=8,
+                  num_residual_blocks=1, num_samples=2)
+    train(TrainConfig(**config), **quiet)
+    with pytest.raises(PixelCNNError, match="holds a run with filters=8, not 16"):
+        train(TrainConfig(**dict(config, filters=16)), **quiet)
+    train(TrainConfig(**dict(config, filters=16)), overwrite=True, **quiet)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["config"]["filters"] == 16
+
+
+def test_a_foreign_directory_is_not_a_run_dir(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    config = TrainConfig(run_dir=str(tmp_path), epochs=1)
+    with pytest.raises(PixelCNNError, match="is not a keras-pixelcnn run directory"):
+        train(config, mnist=None, verbose=0, overwrite=True)
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_epoch_batches_are_a_function_of_seed_and_epoch():
+    images = np.arange(20, dtype="float32").reshape(20, 1, 1, 1)
+    a = EpochBatches(images, None, 6, seed=3, first_epoch=2)
+    b = EpochBatches(images, None, 6, seed=3, first_epoch=2, skip=1)
+    assert len(a) == 4 and len(b) == 3
+    np.testing.assert_array_equal(a[1][0], b[0][0])
+    seen = np.sort(np.concatenate([a[i][0].ravel() for i in range(len(a))]))
+    np.testing.assert_array_equal(seen, np.arange(20))
+    a.on_epoch_end()
+    assert a.epoch == 3 and not np.array_equal(a[0][0], EpochBatches(images, None, 6, 3, 2)[0][0])
