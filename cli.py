@@ -145,6 +145,7 @@ def generate(
     label: Optional[str] = typer.Option(
         None, "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'; --num images per label."
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --out / --npy files."),
     backend: Optional[str] = BackendOption,
 ):
     """Sample new images from a trained model and save them as a PNG grid."""
@@ -159,6 +160,10 @@ def generate(
         _usage(f"--npy must end in .npy, got {npy}")
     if out.suffix.lower() != ".png":
         _usage(f"--out must end in .png, got {out}")
+    if not overwrite:
+        for target in [out] + ([npy] if npy else []):
+            if target.exists():
+                _fail(f"{target} already exists (pass --overwrite to replace it)")
     if saved_model is not None:
         return _generate_from_saved_model(saved_model, num, seed, out, npy, labels)
     _import_keras()
@@ -662,6 +667,10 @@ def main(argv=None):
                 return 0
             sys.stderr.write(f"error: {message}\n")
             return int(e.exit_code) or 2
+        if isinstance(e, OSError) and e.strerror:  # disk full, file too large, I/O error
+            where = f" ({e.filename})" if e.filename else ""
+            sys.stderr.write(f"error: could not write or read a file: {e.strerror}{where}\n")
+            return 1
         if type(e).__name__ == "Abort":
             sys.stderr.write("aborted\n")
             return 130

@@ -7,7 +7,9 @@ the model's *current* weights at every call:
 - JAX: `jax.jit` of a pure function that takes the weights as arguments and
   runs `fn` inside a `keras.StatelessScope` (a closure over the model would
   freeze the weights at trace time);
-- TensorFlow: `tf.function`, which reads the model's variables live;
+- TensorFlow: `tf.function`, which reads the model's variables live
+  (without AutoGraph: the loops are `ops.fori_loop` already, and AutoGraph
+  would re-read the source files and write temporary modules at trace time);
 - torch: eager, under `torch.no_grad()`.
 
 `fn` itself must use only `keras.ops`.
@@ -36,7 +38,9 @@ def compile_model_function(model, fn, jit_compile=None):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, jit_compile=bool(jit_compile), reduce_retracing=True)
+        return tf.function(
+            fn, jit_compile=bool(jit_compile), reduce_retracing=True, autograph=False
+        )
     if backend == "torch":
         import torch
 

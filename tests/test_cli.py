@@ -41,8 +41,11 @@ def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
     assert arr.shape == (4, 8, 8, 1) and set(np.unique(arr)) <= {0, 1}
     assert "100%" in err  # progress display
     assert "wrote" in stdout
+    code, _, err = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
+                       "--npy", tmp_path / "t.npy", "--seed", 3)
+    assert_one_line_error(code, err, 1, "already exists (pass --overwrite")
     code, _, _ = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
-                     "--npy", tmp_path / "t.npy", "--seed", 3)
+                     "--npy", tmp_path / "t.npy", "--seed", 3, "--overwrite")
     np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), arr)
 
 

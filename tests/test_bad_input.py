@@ -1,0 +1,185 @@
+"""Every kind of wrong input, driven through the real CLI in subprocesses.
+
+Each case must give exactly one line `error: ...` naming the problem, a
+non-zero exit code (2 for usage errors), no traceback, no new or partial
+file, and leave the existing files untouched. The checks do not depend on the
+Keras backend, so the full list runs in the TensorFlow pass of
+`tests/run_backends.py` and a model-loading subset in the others.
+"""
+
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import keras
+
+from conftest import make_fake_mnist
+from helpers import ROOT
+
+SENTINEL = b"existing output, must survive\n"
+
+
+def _write_files(d):
+    """The files the cases use: good and bad models, data, outputs."""
+    from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn
+
+    keras.utils.set_random_seed(0)
+    build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=1,
+                   input_kernel_size=5).save(d / "tiny8.keras")
+    build_pixelcnn(filters=8, num_residual_blocks=1).save(d / "tiny28.keras")
+    build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2,
+                         num_classes=10).save(d / "cond8.keras")
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(d / "unrelated.keras")
+    good = (d / "tiny8.keras").read_bytes()
+    (d / "truncated.keras").write_bytes(good[: len(good) // 2])
+    (d / "empty.keras").write_bytes(b"")
+    (d / "text.keras").write_text("this is not a model\n")
+    np.savez(d / "mnist.npz", **make_fake_mnist())
+    fake = make_fake_mnist()
+    np.savez(d / "float_mnist.npz", **dict(fake, x_train=fake["x_train"].astype("float64")))
+    np.savez(d / "shape_mnist.npz", **dict(fake, x_train=fake["x_train"][:, :10, :10]))
+    (d / "corrupt.npz").write_bytes(os.urandom(2000))
+    (d / "exists.png").write_bytes(SENTINEL)
+    (d / "exists.json").write_bytes(SENTINEL)
+    (d / "exists_dir").mkdir()
+    (d / "exists_dir" / "keep.txt").write_bytes(SENTINEL)
+    (d / "foreign_run").mkdir()
+    (d / "foreign_run" / "notes.txt").write_bytes(SENTINEL)
+    (d / "file").write_bytes(SENTINEL)
+
+
+# (id, arguments, expected exit code, fragment of the message[, options])
+# {d} is the directory of the files above; outputs would go to {d}/new*.
+CASES = [
+    ("model-missing", "generate --model {d}/none.keras --out {d}/new.png", 1, "does not exist"),
+    ("model-empty", "generate --model {d}/empty.keras --out {d}/new.png", 1, "is empty"),
+    ("model-truncated", "generate --model {d}/truncated.keras --out {d}/new.png", 1, "truncated"),
+    ("model-not-keras", "generate --model {d}/text.keras --out {d}/new.png", 1, "not a .keras archive"),
+    ("model-unrelated", "generate --model {d}/unrelated.keras --out {d}/new.png", 1,
+     "not a PixelCNN-family model"),
+    ("model-wrong-suffix", "generate --model {d}/mnist.npz --out {d}/new.png", 1, "must end in .keras"),
+    ("label-unconditional", "generate --model {d}/tiny8.keras --label 3 --out {d}/new.png", 1,
+     "unconditional"),
+    ("label-missing", "generate --model {d}/cond8.keras --out {d}/new.png", 2, "pass --label"),
+    ("label-out-of-range", "generate --model {d}/cond8.keras --label 12 --out {d}/new.png", 2,
+     "--label 12 is out of range"),
+    ("label-garbage", "generate --model {d}/cond8.keras --label seven --out {d}/new.png", 2,
+     "--label must be a digit"),
+    ("num-text", "generate --num abc --out {d}/new.png", 2, "'--num'"),
+    ("num-negative", "generate --num -3 --out {d}/new.png", 2, "--num must be a positive integer, got -3"),
+    ("num-zero", "generate --num 0 --out {d}/new.png", 2, "--num must be a positive integer, got 0"),
+    ("out-exists", "generate --model {d}/tiny8.keras --out {d}/exists.png", 1,
+     "already exists (pass --overwrite"),
+    ("out-dir-missing", "generate --model {d}/tiny8.keras --out {d}/nodir/new.png", 1, "does not exist"),
+    ("out-parent-is-file", "generate --model {d}/tiny8.keras --out {d}/file/new.png", 1, "does not exist"),
+    ("out-not-png", "generate --out {d}/new.jpg", 2, "--out must end in .png"),
+    ("disk-full", "generate --model {d}/tiny28.keras --num 64 --out {d}/new.png", 1, "File too large",
+     {"fsize": 4096}),
+    ("backend-unknown", "generate --backend theano --out {d}/new.png", 2, "unknown backend 'theano'"),
+    ("sampler-unknown", "generate --sampler magic --out {d}/new.png", 2, "unknown sampler 'magic'"),
+    ("savedmodel-missing", "generate --saved-model {d}/none_sm --out {d}/new.png", 1, "does not exist"),
+    ("savedmodel-not-dir", "generate --saved-model {d}/file --out {d}/new.png", 1,
+     "is not a SavedModel directory"),
+    ("lr-nan", "train --learning-rate nan --run-dir {d}/new_run", 2, "--learning-rate must be a positive number"),
+    ("lr-negative", "train --learning-rate -0.1 --run-dir {d}/new_run", 2,
+     "--learning-rate must be a positive number"),
+    ("epochs-zero", "train --epochs 0 --run-dir {d}/new_run", 2, "--epochs must be a positive integer"),
+    ("backup-every-zero", "train --backup-every 0 --run-dir {d}/new_run", 2,
+     "--backup-every must be a positive integer"),
+    ("data-missing", "train --data {d}/none.npz --run-dir {d}/new_run", 1, "does not exist"),
+    ("data-corrupt", "train --data {d}/corrupt.npz --run-dir {d}/new_run", 1, "corrupt.npz"),
+    ("data-dtype", "train --data {d}/float_mnist.npz --run-dir {d}/new_run", 1, "uint8"),
+    ("data-shape", "train --data {d}/shape_mnist.npz --run-dir {d}/new_run", 1, "shape"),
+    ("run-dir-foreign", "train --data {d}/mnist.npz --run-dir {d}/foreign_run --overwrite", 1,
+     "not a keras-pixelcnn run directory"),
+    ("model-family-unknown", "train --model vae --run-dir {d}/new_run", 2, "unknown model 'vae'"),
+    ("conditional-pixelcnn", "train --conditional --run-dir {d}/new_run", 2, "--conditional needs --model gated"),
+    ("evaluate-shape-mismatch", "evaluate --model {d}/tiny8.keras --data {d}/mnist.npz --json {d}/new.json", 1,
+     "does not match the data's image shape"),
+    ("evaluate-json-exists", "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --json {d}/exists.json", 1,
+     "already exists"),
+    ("evaluate-samples-negative", "evaluate --samples -1", 2, "--samples must be >= 0"),
+    ("complete-rows-zero", "complete --rows 0 --out {d}/new.png", 2, "--rows must be between 1 and 27, got 0"),
+    ("complete-rows-29", "complete --rows 29 --out {d}/new.png", 2, "--rows must be between 1 and 27, got 29"),
+    ("complete-too-many", "complete --model {d}/tiny28.keras --data {d}/mnist.npz --num 30 --offset 10 "
+     "--out {d}/new.png", 1, "exceeds the 32 test digits"),
+    ("show-unknown", "show galaxy", 2, "galaxy"),
+    ("show-run-missing", "show run {d}/no_run --out {d}/new.png", 1, "does not exist"),
+    ("show-progress-label", "show progress --model {d}/tiny8.keras --label 3 --out {d}/new.png", 2,
+     "unconditional"),
+    ("export-exists", "export --model {d}/tiny8.keras --out {d}/exists_dir", 2, "already exists"),
+    ("export-model-missing", "export --model {d}/none.keras --out {d}/new_sm", 1, "does not exist"),
+]
+MODEL_SUBSET = {"model-truncated", "model-unrelated", "label-unconditional", "evaluate-shape-mismatch",
+                "disk-full"}
+
+
+def _run(d, case):
+    name, args, _, _, *rest = case
+    options = rest[0] if rest else {}
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    env.setdefault("KERAS_BACKEND", keras.backend.backend())
+
+    def limits():
+        if "fsize" in options:  # a disk that fills up after a few KiB
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (options["fsize"], options["fsize"]))
+
+    argv = [a.format(d=d) for a in args.split()]
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *argv], cwd=d, env=env,
+                          capture_output=True, text=True, timeout=300, preexec_fn=limits)
+
+
+def _snapshot(d):
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Runs every case (two at a time) against its own copy of the files."""
+    import shutil
+
+    base = tmp_path_factory.mktemp("bad_input")
+    _write_files(base)
+    cases = CASES if keras.backend.backend() == "tensorflow" else [
+        c for c in CASES if c[0] in MODEL_SUBSET]
+    dirs = {}
+    for case in cases:
+        dirs[case[0]] = tmp_path_factory.mktemp(case[0])
+        shutil.copytree(base, dirs[case[0]], dirs_exist_ok=True)
+    before = _snapshot(base)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = dict(zip([c[0] for c in cases], pool.map(lambda c: _run(dirs[c[0]], c), cases)))
+    return {name: (done[name], dirs[name], before) for name in done}
+
+
+def test_there_are_many_distinct_cases():
+    assert len({c[0] for c in CASES}) == len(CASES) >= 25
+    commands = {c[1].split()[0] for c in CASES}
+    assert commands == {"generate", "train", "evaluate", "complete", "show", "export"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(results, case):
+    name, _, code, fragment, *_ = case
+    if name not in results:
+        pytest.skip("runs in the TensorFlow pass (the checks do not depend on the backend)")
+    result, d, before = results[name]
+    err = result.stderr
+    # progress displays ("sampling 64 images [####....]  50%") are not messages
+    lines = [line for line in err.splitlines()
+             if line.strip() and not re.search(r"\[[#.]+\] +\d+%", line)]
+    assert result.returncode == code, f"exit {result.returncode}\n{err[-3000:]}"
+    assert "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]
+    assert fragment in lines[0], lines[0]
+    assert result.stdout.strip() == "", result.stdout
+    after = _snapshot(d)
+    assert after == before, f"files changed: {set(after) ^ set(before) or 'contents'}"
