@@ -349,6 +349,7 @@ def train(
     backup_every: Optional[int] = typer.Option(None, "--backup-every", help="Also back up every N training steps (default: every epoch)."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic ops: a killed and resumed run ends with the same weights as an uninterrupted one."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an existing run directory (deletes it)."),
+    distribute: str = typer.Option("none", "--distribute", help="none, mirrored or multi-worker (tf.distribute, TensorFlow), data-parallel (keras.distribution, JAX)."),
     backend: Optional[str] = BackendOption,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
@@ -373,6 +374,11 @@ def train(
 
     if model not in MODEL_FAMILIES:
         _usage(f"unknown model {model!r}; choose one of {', '.join(MODEL_FAMILIES)}")
+    from keras_pixelcnn.distribution import DISTRIBUTE_MODES, check_distribute
+
+    if distribute not in DISTRIBUTE_MODES:
+        _usage(f"unknown --distribute mode {distribute!r}; choose one of {', '.join(DISTRIBUTE_MODES)}")
+    check_distribute(distribute)
     check_writable_dir(run_dir)
     if data is not None and not data.exists():
         from keras_pixelcnn.errors import PixelCNNError
@@ -383,7 +389,7 @@ def train(
         batch_size=batch_size, learning_rate=learning_rate, filters=filters,
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
         validation_size=validation_size, num_layers=layers, conditional=conditional,
-        backup_every=backup_every, deterministic=deterministic,
+        backup_every=backup_every, deterministic=deterministic, distribute=distribute,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,

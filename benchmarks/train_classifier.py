@@ -27,7 +27,7 @@ def main():
 
     import keras
 
-    from keras_pixelcnn.classifier import train_classifier
+    from keras_pixelcnn.classifier import build_classifier, train_classifier
     from keras_pixelcnn.data import load_mnist
     from keras_pixelcnn.io import save_json, save_model
 
@@ -36,7 +36,9 @@ def main():
     model, test_accuracy = train_classifier(mnist, epochs=args.epochs, seed=args.seed)
     print(f"test accuracy on binarized MNIST: {test_accuracy:.4f} "
           f"({time.perf_counter() - start:.0f} s)")
-    save_model(model, args.out)
+    inference = build_classifier(mnist.train.images.shape[1:])  # no optimizer state: 3× smaller
+    inference.set_weights(model.get_weights())
+    save_model(inference, args.out)
     save_json({
         "test_accuracy": test_accuracy,
         "test_images": int(len(mnist.test.images)),

@@ -24,6 +24,7 @@ import keras
 
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.callbacks import BestCheckpoint, Diverged, EpochReport, NaNGuard, SampleGrid
+from keras_pixelcnn.distribution import check_distribute, distribution_scope
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.evaluation import evaluate_nll
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
@@ -64,6 +65,7 @@ class TrainConfig:
     validation_size: int = data_lib.VALIDATION_SIZE
     backup_every: int | None = None  # also back up every N steps (default: per epoch)
     deterministic: bool = False  # deterministic ops: a resumed run equals an uninterrupted one
+    distribute: str = "none"  # none, mirrored, multi-worker (TF) or data-parallel (JAX)
 
     def validate(self):
         for name in ("epochs", "batch_size", "filters", "num_samples", "num_layers"):
@@ -84,6 +86,7 @@ class TrainConfig:
             raise PixelCNNError(
                 f"unknown model {self.model!r}; choose one of {', '.join(MODEL_FAMILIES)}"
             )
+        check_distribute(self.distribute)
         if self.conditional and self.model != "gated":
             raise PixelCNNError("class conditioning needs the gated model (--model gated)")
 
@@ -216,73 +219,77 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
     record = {"config": dataclasses.asdict(config), "command": command}
     save_json(record, os.path.join(run, "config.json"))
 
-    _set_deterministic(config.deterministic)
-    keras.utils.set_random_seed(config.seed)
-    model = build_model(config, image_shape)
-    compile_model(model, config.learning_rate)
+    with distribution_scope(config.distribute) as replicas:
+        if replicas > 1:
+            print_fn(f"training on {replicas} replicas ({config.distribute}); "
+                     f"global batch {config.batch_size}")
+        _set_deterministic(config.deterministic)
+        keras.utils.set_random_seed(config.seed)
+        model = build_model(config, image_shape)
+        compile_model(model, config.learning_rate)
 
-    backup_dir = os.path.join(run, "backup")
-    state = load_state(backup_dir)
-    first_epoch, first_step = 0, 0
-    if state is not None:
-        restore(model, state)
-        first_epoch, first_step = int(state["epoch"]), int(state["step"] or 0)
-        print_fn(f"resuming from the backup {describe(first_epoch, first_step)} ({backup_dir})")
-    csv_path = os.path.join(run, "log.csv")
-    best_path = os.path.join(run, "best.keras")
-    _truncate_log(csv_path, first_epoch)
+        backup_dir = os.path.join(run, "backup")
+        state = load_state(backup_dir)
+        first_epoch, first_step = 0, 0
+        if state is not None:
+            restore(model, state)
+            first_epoch, first_step = int(state["epoch"]), int(state["step"] or 0)
+            print_fn(f"resuming from the backup {describe(first_epoch, first_step)} ({backup_dir})")
+        csv_path = os.path.join(run, "log.csv")
+        best_path = os.path.join(run, "best.keras")
+        _truncate_log(csv_path, first_epoch)
 
-    labels = train_split.labels if config.conditional else None
-    batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
-                           first_epoch, first_step)
-    backup = TrainingState(backup_dir, batches.batches_per_epoch, config.backup_every,
-                           first_epoch, first_step)
-    callbacks = [
-        NaNGuard(),  # first: nothing after it may save NaN weights
-        keras.callbacks.CSVLogger(csv_path, append=True),
-        BestCheckpoint(best_path, best=_best_val_loss(csv_path)),
-        SampleGrid(
-            os.path.join(run, "samples"), config.num_samples, config.seed, config.sampler
-        ),
-        EpochReport(len(train_split), num_pixels, print_fn=print_fn),
-        backup,  # last: the commit point of an epoch
-    ]
-    validation = (
-        [mnist.validation.images, mnist.validation.labels] if config.conditional
-        else mnist.validation.images,
-        mnist.validation.images,
-    )
+        labels = train_split.labels if config.conditional else None
+        batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
+                               first_epoch, first_step)
+        backup = TrainingState(backup_dir, batches.batches_per_epoch, config.backup_every,
+                               first_epoch, first_step)
+        callbacks = [
+            NaNGuard(),  # first: nothing after it may save NaN weights
+            keras.callbacks.CSVLogger(csv_path, append=True),
+            BestCheckpoint(best_path, best=_best_val_loss(csv_path)),
+            SampleGrid(
+                os.path.join(run, "samples"), config.num_samples, config.seed, config.sampler
+            ),
+            EpochReport(len(train_split), num_pixels, print_fn=print_fn),
+            backup,  # last: the commit point of an epoch
+        ]
+        validation = (
+            [mnist.validation.images, mnist.validation.labels] if config.conditional
+            else mnist.validation.images,
+            mnist.validation.images,
+        )
 
-    def fit(data, initial_epoch, epochs):
-        model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
-                  validation_batch_size=256, callbacks=callbacks, shuffle=False, verbose=verbose)
+        def fit(data, initial_epoch, epochs):
+            model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
+                      validation_batch_size=256, callbacks=callbacks, shuffle=False, verbose=verbose)
 
-    start = time.perf_counter()
-    try:
-        if first_step and first_epoch < config.epochs:
-            fit(batches, first_epoch, first_epoch + 1)  # the rest of a half-done epoch
-            first_epoch += 1
-            batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
-                                   first_epoch)
-        if first_epoch < config.epochs:
-            fit(batches, first_epoch, config.epochs)
-    except KeyboardInterrupt:
-        where = backup.last or (state and (state["epoch"], state["step"]))
-        kept = (f"the backup {describe(*where)} is kept in {backup_dir}"
-                if where else "no backup had been written yet")
-        raise TrainingInterrupted(
-            f"interrupted: {kept}; run the same command again to resume"
-        ) from None
-    except Diverged as e:
-        where = backup.last or (state and (state["epoch"], state["step"]))
-        kept = (f"the last good backup ({describe(*where)}) is kept in {backup_dir}"
-                if where else "no good backup exists yet")
-        best = f" and the best model in {best_path}" if os.path.exists(best_path) else ""
-        raise PixelCNNError(
-            f"training diverged: {e}; {kept}{best}. Lower --learning-rate and start a new "
-            "run (--overwrite or another --run-dir)"
-        ) from None
-    seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            if first_step and first_epoch < config.epochs:
+                fit(batches, first_epoch, first_epoch + 1)  # the rest of a half-done epoch
+                first_epoch += 1
+                batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
+                                       first_epoch)
+            if first_epoch < config.epochs:
+                fit(batches, first_epoch, config.epochs)
+        except KeyboardInterrupt:
+            where = backup.last or (state and (state["epoch"], state["step"]))
+            kept = (f"the backup {describe(*where)} is kept in {backup_dir}"
+                    if where else "no backup had been written yet")
+            raise TrainingInterrupted(
+                f"interrupted: {kept}; run the same command again to resume"
+            ) from None
+        except Diverged as e:
+            where = backup.last or (state and (state["epoch"], state["step"]))
+            kept = (f"the last good backup ({describe(*where)}) is kept in {backup_dir}"
+                    if where else "no good backup exists yet")
+            best = f" and the best model in {best_path}" if os.path.exists(best_path) else ""
+            raise PixelCNNError(
+                f"training diverged: {e}; {kept}{best}. Lower --learning-rate and start a new "
+                "run (--overwrite or another --run-dir)"
+            ) from None
+        seconds = time.perf_counter() - start
     if os.path.exists(best_path):
         model = keras.saving.load_model(best_path)
     save_model(model, os.path.join(run, "model.keras"))

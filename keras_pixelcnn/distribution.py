@@ -1,0 +1,92 @@
+"""Training on several devices or machines with the engines that exist:
+`tf.distribute` on the TensorFlow backend, `keras.distribution` on JAX.
+
+    none           one device (the default)
+    mirrored       tf.distribute.MirroredStrategy: every GPU of this host, or
+                   every logical CPU device when there is no GPU
+    multi-worker   tf.distribute.MultiWorkerMirroredStrategy: several hosts,
+                   configured by the TF_CONFIG environment variable
+    data-parallel  keras.distribution.DataParallel: every JAX device
+
+The global batch (`--batch-size`) is split across the replicas; the model,
+the optimizer, the callbacks and the backups are the usual ones.
+"""
+
+import contextlib
+import json
+import os
+
+import keras
+
+from keras_pixelcnn.errors import PixelCNNError
+
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
+_BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
+
+
+def check_distribute(mode, backend=None):
+    """Raises `PixelCNNError` unless `mode` exists and the backend has it."""
+    backend = backend or keras.backend.backend()
+    if mode not in DISTRIBUTE_MODES:
+        raise PixelCNNError(
+            f"unknown distribution mode {mode!r}; choose one of {', '.join(DISTRIBUTE_MODES)}"
+        )
+    needed = _BACKEND_OF.get(mode)
+    if needed and needed != backend:
+        alternative = {"tensorflow": "mirrored or multi-worker", "jax": "data-parallel"}.get(
+            backend, "none")
+        raise PixelCNNError(
+            f"--distribute {mode} needs the {needed} backend, not {backend}; "
+            f"on {backend} use {alternative}"
+        )
+    if mode == "multi-worker" and not os.environ.get("TF_CONFIG"):
+        raise PixelCNNError("--distribute multi-worker needs the TF_CONFIG environment variable")
+
+
+def _mirrored_devices():
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+
+
+def make_strategy(mode):
+    """The `tf.distribute` strategy for a TF mode (None for the others)."""
+    import tensorflow as tf
+
+    if mode == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=_mirrored_devices())
+    if mode == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return None
+
+
+@contextlib.contextmanager
+def distribution_scope(mode):
+    """Builds, compiles and fits inside this scope. Yields the number of
+    replicas the global batch is split over."""
+    check_distribute(mode)
+    if mode in ("mirrored", "multi-worker"):
+        strategy = make_strategy(mode)
+        with strategy.scope():
+            yield strategy.num_replicas_in_sync
+        return
+    if mode == "data-parallel":
+        devices = keras.distribution.list_devices()
+        previous = keras.distribution.distribution()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        try:
+            yield len(devices)
+        finally:
+            keras.distribution.set_distribution(previous)
+        return
+    yield 1
+
+
+def is_chief():
+    """False on the non-chief workers of a multi-worker cluster."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task", {})
+    kind = task.get("type")
+    return kind in (None, "chief") or (kind == "worker" and task.get("index", 0) == 0
+                                      and "chief" not in config.get("cluster", {}))
