@@ -90,3 +90,60 @@ def is_chief():
     kind = task.get("type")
     return kind in (None, "chief") or (kind == "worker" and task.get("index", 0) == 0
                                       and "chief" not in config.get("cluster", {}))
+
+
+def prepare_model(model, mode):
+    """Works around two Keras 3.15 bugs that stop `fit` under
+    `MultiWorkerMirroredStrategy` (tensorflow/tensorflow#72388), only when
+    that mode is chosen:
+
+    1. before `fit`, Keras reduces the first (x, y) batch with
+       `strategy.reduce("MEAN", batch)` only to learn its shapes, and the
+       collective strategy cannot reduce a tuple: the first replica's local
+       batch (same shapes) is passed instead;
+    2. the per-step logs are reduced with `strategy.reduce("MEAN", v,
+       axis=0)`, which fails for the scalar loss: scalars are reduced with
+       `axis=None` (the mean over replicas, what axis=0 means for them).
+
+    The gradients and weights are untouched by both: they are all-reduced by
+    the optimizer as usual.
+    """
+    if mode != "multi-worker" or not hasattr(model, "_maybe_symbolic_build"):
+        return model
+    import tensorflow as tf
+    from keras import tree
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = model._maybe_symbolic_build
+
+    def first_local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return model.distribute_strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(first_local, next(it))
+                break
+            return original(data_batch=data_batch)
+        return original(iterator=iterator, data_batch=data_batch)
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    if not getattr(tf_trainer.reduce_per_replica, "_keras_pixelcnn_patched", False):
+        reduce_per_replica = tf_trainer.reduce_per_replica
+
+        def patched(values, strategy, reduction):
+            if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+                def scalar_safe(v):
+                    if isinstance(v, tf.distribute.DistributedValues) or tf.is_tensor(v):
+                        if v.shape.rank == 0:
+                            return strategy.reduce("MEAN", v, axis=None)
+                    return reduce_per_replica(v, strategy, reduction)
+
+                return tree.map_structure(scalar_safe, values)
+            return reduce_per_replica(values, strategy, reduction)
+
+        patched._keras_pixelcnn_patched = True
+        tf_trainer.reduce_per_replica = patched
+    return model

@@ -24,7 +24,7 @@ import keras
 
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.callbacks import BestCheckpoint, Diverged, EpochReport, NaNGuard, SampleGrid
-from keras_pixelcnn.distribution import check_distribute, distribution_scope
+from keras_pixelcnn.distribution import check_distribute, distribution_scope, prepare_model
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.evaluation import evaluate_nll
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
@@ -225,7 +225,7 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
                      f"global batch {config.batch_size}")
         _set_deterministic(config.deterministic)
         keras.utils.set_random_seed(config.seed)
-        model = build_model(config, image_shape)
+        model = prepare_model(build_model(config, image_shape), config.distribute)
         compile_model(model, config.learning_rate)
 
         backup_dir = os.path.join(run, "backup")

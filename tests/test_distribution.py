@@ -118,3 +118,7 @@ def test_multi_worker_on_localhost(fake_npz, tmp_path):
         assert p.returncode == 0, err[-3000:]
         assert "ok" in out
     _assert_same_weights(tmp_path / "w0", tmp_path / "w1", atol=0)
+    # the two workers together computed the single-device step of the global batch
+    single = _run(tmp_path / "single", "none", fake_npz, 2)
+    assert single.returncode == 0, single.stderr[-3000:]
+    _assert_same_weights(tmp_path / "w0", tmp_path / "single")
