@@ -349,6 +349,7 @@ def train(
     backup_every: Optional[int] = typer.Option(None, "--backup-every", help="Also back up every N training steps (default: every epoch)."),
     deterministic: bool = typer.Option(False, "--deterministic", help="Deterministic ops: a killed and resumed run ends with the same weights as an uninterrupted one."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an existing run directory (deletes it)."),
+    precision: str = typer.Option("float32", "--precision", help="float32, or mixed_bfloat16 (bf16 compute, float32 weights)."),
     distribute: str = typer.Option("none", "--distribute", help="none, mirrored or multi-worker (tf.distribute, TensorFlow), data-parallel (keras.distribution, JAX)."),
     backend: Optional[str] = BackendOption,
 ):
@@ -379,6 +380,8 @@ def train(
     if distribute not in DISTRIBUTE_MODES:
         _usage(f"unknown --distribute mode {distribute!r}; choose one of {', '.join(DISTRIBUTE_MODES)}")
     check_distribute(distribute)
+    if precision not in ("float32", "mixed_bfloat16"):
+        _usage(f"unknown --precision {precision!r}; choose float32 or mixed_bfloat16")
     check_writable_dir(run_dir)
     if data is not None and not data.exists():
         from keras_pixelcnn.errors import PixelCNNError
@@ -390,6 +393,7 @@ def train(
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
         validation_size=validation_size, num_layers=layers, conditional=conditional,
         backup_every=backup_every, deterministic=deterministic, distribute=distribute,
+        precision=precision,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,

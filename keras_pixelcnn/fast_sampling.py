@@ -196,6 +196,7 @@ class CachedSampler:
     def _window_conv(self, step, window):
         layer = step.node.operation
         kernel = layer.window_kernel(layer.kernel) if hasattr(layer, "window_kernel") else layer.kernel
+        window = ops.cast(window, kernel.dtype)  # mixed precision: compute in the weights' dtype
         if window.shape[1] == kernel.shape[0] and window.shape[2] == kernel.shape[1]:
             # One output position: a matmul is much faster than a tiny conv.
             batch = ops.shape(window)[0]
@@ -227,7 +228,9 @@ class CachedSampler:
         if tensor_id in self.pads:
             k = self.cached.index(tensor_id)
             top, pad_left, _ = self.pads[tensor_id]
-            caches[k] = ops.slice_update(caches[k], [0, i + top, j + pad_left, 0], value)
+            caches[k] = ops.slice_update(
+                caches[k], [0, i + top, j + pad_left, 0], ops.cast(value, caches[k].dtype)
+            )
 
     def _buffer(self, tensor_id, caches, canvas):
         return canvas if tensor_id == self.image_id else caches[self.cached.index(tensor_id)]
@@ -270,7 +273,7 @@ class CachedSampler:
                         value = self._window_value(step, caches, canvas, i, j, 1)
                     values[step.out] = value
                     self._store(caches, step.out, i, j, value)
-                logit = values[self.output_id]
+                logit = ops.cast(values[self.output_id], "float32")
                 u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, 1])
                 sampled = ops.cast(ops.less(u, ops.sigmoid(logit)), canvas.dtype)
                 known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, 1])

@@ -32,6 +32,7 @@ from keras_pixelcnn.plots import read_history, save_loss_curve
 from keras_pixelcnn.resume import EpochBatches, TrainingState, describe, load_state, restore
 
 MODEL_FAMILIES = ("pixelcnn", "gated")
+PRECISIONS = ("float32", "mixed_bfloat16")
 # Configuration fields that change the model or its data stream: a run
 # directory can only be resumed with the same values.
 RUN_IDENTITY = ("model", "filters", "num_residual_blocks", "num_layers", "conditional",
@@ -66,6 +67,7 @@ class TrainConfig:
     backup_every: int | None = None  # also back up every N steps (default: per epoch)
     deterministic: bool = False  # deterministic ops: a resumed run equals an uninterrupted one
     distribute: str = "none"  # none, mirrored, multi-worker (TF) or data-parallel (JAX)
+    precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights
 
     def validate(self):
         for name in ("epochs", "batch_size", "filters", "num_samples", "num_layers"):
@@ -87,6 +89,10 @@ class TrainConfig:
                 f"unknown model {self.model!r}; choose one of {', '.join(MODEL_FAMILIES)}"
             )
         check_distribute(self.distribute)
+        if self.precision not in PRECISIONS:
+            raise PixelCNNError(
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
         if self.conditional and self.model != "gated":
             raise PixelCNNError("class conditioning needs the gated model (--model gated)")
 
@@ -225,7 +231,12 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
                      f"global batch {config.batch_size}")
         _set_deterministic(config.deterministic)
         keras.utils.set_random_seed(config.seed)
-        model = prepare_model(build_model(config, image_shape), config.distribute)
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(config.precision)
+        try:
+            model = prepare_model(build_model(config, image_shape), config.distribute)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
         compile_model(model, config.learning_rate)
 
         backup_dir = os.path.join(run, "backup")

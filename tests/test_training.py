@@ -72,3 +72,21 @@ def test_same_seed_same_weights(fake_npz, tmp_path):
 def test_bad_config(tmp_path, kw, message):
     with pytest.raises(PixelCNNError, match=message):
         train(_config(tmp_path / "r", **kw), mnist=None, verbose=0)
+
+
+def test_mixed_bfloat16_trains_and_samples(fake_npz, tmp_path):
+    import keras
+
+    mnist = load_mnist(fake_npz, validation_size=16)
+    metrics = train(_config(tmp_path / "r", precision="mixed_bfloat16"), mnist=mnist, verbose=0,
+                    print_fn=lambda _: None)
+    assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    model = keras.saving.load_model(tmp_path / "r" / "model.keras")
+    assert model.get_layer("input_conv").compute_dtype == "bfloat16"
+    assert (tmp_path / "r" / "samples" / "epoch_001.png").exists()
+
+
+def test_unknown_precision(tmp_path):
+    with pytest.raises(PixelCNNError, match="unknown precision 'float8'"):
+        train(_config(tmp_path / "r", precision="float8"), mnist=None, verbose=0)
