@@ -76,7 +76,7 @@ def load_classifier(path=None):
 def predict(classifier, images, batch_size=500):
     """Returns `(probabilities (n, classes), features (n, 128))` as float64."""
     head = keras.Model(
-        classifier.inputs,
+        classifier.input,
         [classifier.output, classifier.get_layer(FEATURES_LAYER).output],
     )
     probs, feats = [], []
