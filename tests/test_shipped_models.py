@@ -14,7 +14,8 @@ from keras_pixelcnn.sampling import is_conditional
 from conftest import needs_mnist
 
 SAVED = Path(__file__).resolve().parents[1] / "saved_models"
-SHIPPED = sorted(p.stem for p in SAVED.glob("*.keras"))
+CLASSIFIER = "mnist_classifier"
+SHIPPED = sorted(p.stem for p in SAVED.glob("*.keras") if p.stem != CLASSIFIER)
 
 
 def test_the_pixelcnn_is_shipped():
@@ -54,3 +55,18 @@ def test_reported_test_nll_is_reproduced(name, mnist_npz):
     assert math.isclose(
         got["nats_per_image"], metrics["test_nll_first_1000_nats_per_image"], rel_tol=1e-4
     )
+
+
+def test_shipped_classifier_metrics_file():
+    metrics = json.loads((SAVED / f"{CLASSIFIER}.json").read_text())
+    assert metrics["test_accuracy"] >= 0.99 and metrics["test_images"] == 10000
+
+
+@needs_mnist
+def test_shipped_classifier_is_at_least_99_percent_accurate(mnist_npz):
+    from keras_pixelcnn.classifier import accuracy, load_classifier
+
+    test = load_mnist(mnist_npz).test
+    got = accuracy(load_classifier(), test.images, test.labels)
+    reported = json.loads((SAVED / f"{CLASSIFIER}.json").read_text())["test_accuracy"]
+    assert got >= 0.99 and abs(got - reported) < 1e-3
