@@ -134,3 +134,18 @@ class NaNGuard(keras.callbacks.Callback):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             raise Diverged(getattr(self, "_epoch", 0), batch)
+
+
+class EpochProgress(keras.callbacks.ProgbarLogger):
+    """Keras's progress bar, numbered against the run's total epochs (each
+    `fit` call trains one epoch, so Keras alone would print "Epoch 3/3")."""
+
+    def __init__(self, total_epochs, verbose=1):
+        super().__init__()
+        self.total_epochs = total_epochs
+        self._verbose = verbose
+
+    def set_params(self, params):
+        params = dict(params, verbose=self._verbose)
+        super().set_params(params)
+        self.epochs = self.total_epochs

@@ -11,9 +11,9 @@ replaced last, atomically, and only then is the previous weights file
 removed. A process killed at any instant (SIGKILL included) leaves the
 previous or the new backup, both complete.
 
-`EpochBatches` feeds `fit` in an order that is a pure function of
-`(seed, epoch)`, so a run resumed from epoch e, step s sees exactly the
-batches an uninterrupted run would have seen. With deterministic ops the
+`epoch_data` gives `fit` each epoch's images in an order that is a pure
+function of `(seed, epoch)`, so a run resumed from epoch e, step s sees
+exactly the batches an uninterrupted run would have seen. With deterministic ops the
 resumed run's final weights are identical to the uninterrupted run's.
 """
 
@@ -30,51 +30,19 @@ from keras_pixelcnn.io import atomic_path, save_json
 STATE_FILE = "state.json"
 
 
-class EpochBatches(keras.utils.PyDataset):
-    """Mini-batches of `(inputs, images)` in a per-epoch order drawn from
-    `np.random.default_rng([seed, epoch])`.
+def epoch_order(seed, epoch, num_images):
+    """The order of the training images in `epoch`: a permutation drawn from
+    `np.random.default_rng([seed, epoch])`, the same in every run."""
+    return np.random.default_rng([int(seed), int(epoch)]).permutation(num_images)
 
-    Args:
-        images: float32 `(n, h, w, 1)` 0/1 images (also the targets).
-        labels: int `(n,)` labels to feed as a second input, or None.
-        batch_size: int.
-        seed: int, the shuffling seed.
-        first_epoch: int, the epoch the first `fit` epoch is.
-        skip: int, batches of `first_epoch` already trained (resume
-            mid-epoch); that epoch is then `num_batches - skip` long, so fit
-            it on its own (`epochs=first_epoch + 1`).
-    """
 
-    def __init__(self, images, labels, batch_size, seed, first_epoch=0, skip=0):
-        super().__init__()
-        self.images = images
-        self.labels = labels
-        self.batch_size = int(batch_size)
-        self.seed = int(seed)
-        self.epoch = int(first_epoch)
-        self.skip = int(skip)
-        self.batches_per_epoch = math.ceil(len(images) / self.batch_size)
-        self._order_epoch, self._order = None, None
-
-    def __len__(self):
-        return self.batches_per_epoch - self.skip
-
-    def order(self, epoch):
-        if self._order_epoch != epoch:
-            rng = np.random.default_rng([self.seed, epoch])
-            self._order, self._order_epoch = rng.permutation(len(self.images)), epoch
-        return self._order
-
-    def __getitem__(self, index):
-        b = index + self.skip
-        rows = np.sort(self.order(self.epoch)[b * self.batch_size : (b + 1) * self.batch_size])
-        x = self.images[rows]
-        inputs = x if self.labels is None else (x, self.labels[rows])
-        return inputs, x
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self.skip = 0
+def epoch_data(images, labels, batch_size, seed, epoch, skip=0):
+    """`(inputs, targets)` of `epoch` in its fixed order, without the first
+    `skip` batches (already trained before an interruption); fit them with
+    `shuffle=False`. Plain arrays keep Keras's fastest input path."""
+    order = epoch_order(seed, epoch, len(images))[skip * batch_size :]
+    x = images[order]
+    return (x if labels is None else [x, labels[order]]), x
 
 
 def describe(epoch, step):

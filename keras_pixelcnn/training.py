@@ -23,13 +23,20 @@ import numpy as np
 import keras
 
 from keras_pixelcnn import data as data_lib
-from keras_pixelcnn.callbacks import BestCheckpoint, Diverged, EpochReport, NaNGuard, SampleGrid
+from keras_pixelcnn.callbacks import (
+    BestCheckpoint,
+    Diverged,
+    EpochProgress,
+    EpochReport,
+    NaNGuard,
+    SampleGrid,
+)
 from keras_pixelcnn.distribution import check_distribute, distribution_scope, prepare_model
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.evaluation import evaluate_nll
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
 from keras_pixelcnn.plots import read_history, save_loss_curve
-from keras_pixelcnn.resume import EpochBatches, TrainingState, describe, load_state, restore
+from keras_pixelcnn.resume import TrainingState, describe, epoch_data, load_state, restore
 
 MODEL_FAMILIES = ("pixelcnn", "gated")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -118,9 +125,9 @@ def compile_model(model, learning_rate):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        # XLA made training slower on CPU for the TF backend (measured);
+        # XLA: measured faster on this CPU for TF (benchmarks/train_speed.py);
         # JAX always compiles.
-        jit_compile=False if keras.backend.backend() == "tensorflow" else "auto",
+        jit_compile=True if keras.backend.backend() == "tensorflow" else "auto",
     )
 
 
@@ -251,11 +258,11 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         _truncate_log(csv_path, first_epoch)
 
         labels = train_split.labels if config.conditional else None
-        batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
-                               first_epoch, first_step)
-        backup = TrainingState(backup_dir, batches.batches_per_epoch, config.backup_every,
+        batches_per_epoch = math.ceil(len(train_split) / config.batch_size)
+        backup = TrainingState(backup_dir, batches_per_epoch, config.backup_every,
                                first_epoch, first_step)
         callbacks = [
+            EpochProgress(config.epochs, verbose),
             NaNGuard(),  # first: nothing after it may save NaN weights
             keras.callbacks.CSVLogger(csv_path, append=True),
             BestCheckpoint(best_path, best=_best_val_loss(csv_path)),
@@ -271,19 +278,17 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             mnist.validation.images,
         )
 
-        def fit(data, initial_epoch, epochs):
-            model.fit(data, epochs=epochs, initial_epoch=initial_epoch, validation_data=validation,
-                      validation_batch_size=256, callbacks=callbacks, shuffle=False, verbose=verbose)
-
         start = time.perf_counter()
         try:
-            if first_step and first_epoch < config.epochs:
-                fit(batches, first_epoch, first_epoch + 1)  # the rest of a half-done epoch
-                first_epoch += 1
-                batches = EpochBatches(train_split.images, labels, config.batch_size, config.seed,
-                                       first_epoch)
-            if first_epoch < config.epochs:
-                fit(batches, first_epoch, config.epochs)
+            # One `fit` per epoch, on that epoch's images in their fixed order.
+            for epoch in range(first_epoch, config.epochs):
+                skip = first_step if epoch == first_epoch else 0
+                x, y = epoch_data(train_split.images, labels, config.batch_size, config.seed,
+                                  epoch, skip)
+                model.fit(x, y, batch_size=config.batch_size, epochs=epoch + 1,
+                          initial_epoch=epoch, validation_data=validation,
+                          validation_batch_size=256, callbacks=callbacks, shuffle=False,
+                          verbose=verbose)
         except KeyboardInterrupt:
             where = backup.last or (state and (state["epoch"], state["step"]))
             kept = (f"the backup {describe(*where)} is kept in {backup_dir}"
