@@ -70,10 +70,10 @@ def test_multi_worker_needs_tf_config(monkeypatch):
         check_distribute("multi-worker", backend="tensorflow")
 
 
-@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("steps", [2])
 def test_two_replicas_equal_one_device(fake_npz, tmp_path, steps):
     """Global batch 16 on two replicas (8 each) gives the weights of batch 16
-    on one device, after one step and after three."""
+    on one device (two steps: the second one uses all-reduced Adam state)."""
     if BACKEND == "tensorflow":
         mode, env = "mirrored", {"TWO_CPUS": "1"}
     elif BACKEND == "jax":
