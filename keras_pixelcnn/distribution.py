@@ -13,7 +13,6 @@ the optimizer, the callbacks and the backups are the usual ones.
 """
 
 import contextlib
-import json
 import os
 
 import keras
@@ -81,15 +80,6 @@ def distribution_scope(mode):
             keras.distribution.set_distribution(previous)
         return
     yield 1
-
-
-def is_chief():
-    """False on the non-chief workers of a multi-worker cluster."""
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = config.get("task", {})
-    kind = task.get("type")
-    return kind in (None, "chief") or (kind == "worker" and task.get("index", 0) == 0
-                                      and "chief" not in config.get("cluster", {}))
 
 
 def prepare_model(model, mode):

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from keras_pixelcnn.sampling import check_labels, is_conditional
+from keras_pixelcnn.sampling import check_labels, is_conditional, num_classes
 
 
 def bernoulli_nll(images, logits):
@@ -74,8 +74,6 @@ def evaluate_model(model, images, labels=None, batch_size=500, marginal=True):
     """The full NLL report of `model` on `images`: `{"nll": summary}` and, for
     conditional models, `"nll_label_marginalized"` (uniform prior over the
     classes) too. Summaries come from `summarize_nll`."""
-    from keras_pixelcnn.sampling import num_classes
-
     num_pixels = int(np.prod(images.shape[1:]))
     report = {"conditional": is_conditional(model)}
     if not is_conditional(model):

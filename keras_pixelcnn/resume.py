@@ -17,6 +17,7 @@ exactly the batches an uninterrupted run would have seen. With deterministic ops
 resumed run's final weights are identical to the uninterrupted run's.
 """
 
+import glob
 import json
 import math
 import os
@@ -126,8 +127,6 @@ class TrainingState(keras.callbacks.Callback):
 
     def save(self, epoch, step):
         os.makedirs(self.directory, exist_ok=True)
-        previous = load_state(self.directory) if os.path.exists(
-            os.path.join(self.directory, STATE_FILE)) else None
         name = f"state-{epoch:04d}-{step:06d}.weights.h5"
         target = os.path.join(self.directory, name)
         with atomic_path(target, suffix=".weights.h5") as tmp:
@@ -135,9 +134,12 @@ class TrainingState(keras.callbacks.Callback):
         save_json({"epoch": epoch, "step": step,
                    "global_step": epoch * self.batches_per_epoch + step,
                    "weights": name}, os.path.join(self.directory, STATE_FILE))
-        if previous and os.path.abspath(previous["weights_path"]) != os.path.abspath(target):
-            try:
-                os.remove(previous["weights_path"])
-            except OSError:
-                pass
+        # Only now is the previous backup garbage, and so is any weights file
+        # a process killed between the two renames above left behind.
+        for old in glob.glob(os.path.join(self.directory, "state-*.weights.h5")):
+            if os.path.basename(old) != name:
+                try:
+                    os.remove(old)
+                except OSError:
+                    pass
         self.last = (epoch, step)
