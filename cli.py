@@ -72,7 +72,9 @@ def _import_keras():
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            # The package first sets the backend's fastest runtime options
+            # (keras_pixelcnn/runtime.py), then imports Keras.
+            import keras_pixelcnn  # noqa: F401
         except BaseException:
             os.dup2(saved, 2)
             captured.seek(0)

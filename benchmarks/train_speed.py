@@ -34,11 +34,12 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 CONFIGS = {
     "torch-peer": ("torch", "PyTorch peer (seed model, full masked kernels)"),
     "keras-baseline-tf": ("tensorflow", "Keras baseline (full kernel × mask), TF"),
-    "pixelcnn-tf-noxla": ("tensorflow", "keras-pixelcnn PixelCNN, TF without XLA"),
-    "pixelcnn-tf-xla": ("tensorflow", "keras-pixelcnn PixelCNN, TF + XLA (the default)"),
-    "pixelcnn-tf-xla-bf16": ("tensorflow", "keras-pixelcnn PixelCNN, TF + XLA, mixed_bfloat16"),
+    "pixelcnn-tf": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN (the default)"),
+    "pixelcnn-tf-no-onednn": ("tensorflow", "keras-pixelcnn PixelCNN, TF, oneDNN off"),
+    "pixelcnn-tf-xla": ("tensorflow", "keras-pixelcnn PixelCNN, TF + XLA"),
+    "pixelcnn-tf-bf16": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN, mixed_bfloat16"),
     "pixelcnn-jax": ("jax", "keras-pixelcnn PixelCNN, JAX (jit)"),
-    "gated-tf": ("tensorflow", "keras-pixelcnn Gated (5×32, conditional), TF + XLA"),
+    "gated-tf": ("tensorflow", "keras-pixelcnn Gated (5×32, conditional), TF + oneDNN"),
 }
 
 
@@ -76,11 +77,16 @@ def useful_flops_per_image(model):
     return total
 
 
-def _keras_worker(name, steps, batch_size):
+def _keras_worker(name, steps, batch_size, repeats):
     import numpy as np
+
+    if name.endswith("no-onednn"):
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    import keras_pixelcnn  # sets the default runtime options before Keras loads
     import keras
 
     from keras_pixelcnn.resume import epoch_data
+    from keras_pixelcnn.runtime import fastest_jit_compile
 
     if name.endswith("bf16"):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -98,24 +104,25 @@ def _keras_worker(name, steps, batch_size):
         from keras_pixelcnn import build_pixelcnn
 
         model = build_pixelcnn()
-    jit = ("xla" in name or name.startswith("gated")) and not name.endswith("noxla")
+    jit = True if name.endswith("-xla") else fastest_jit_compile()
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True),
-                  jit_compile=jit if keras.backend.backend() == "tensorflow" else "auto")
-    # (the JAX backend always compiles with XLA)
+                  jit_compile=jit)  # (the JAX backend always compiles with XLA)
     images, real = _images(batch_size * steps)
     if name.startswith("gated"):
         labels = np.arange(len(images)) % 10
     x, y = epoch_data(images, labels, batch_size, seed=0, epoch=0)
-    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-              steps_per_epoch=5)  # warm-up: compile
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    seconds = time.perf_counter() - start
-    return {"images_per_s": len(images) / seconds, "flops": useful_flops_per_image(model),
-            "real_mnist": real}
+    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)  # warm-up
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        rates.append(len(images) / (time.perf_counter() - start))
+    return {"images_per_s": float(np.median(rates)), "rounds": rates,
+            "flops": useful_flops_per_image(model), "real_mnist": real,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"}
 
 
-def _torch_worker(steps, batch_size):
+def _torch_worker(steps, batch_size, repeats):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -124,12 +131,45 @@ def _torch_worker(steps, batch_size):
     # The same architecture as build_pixelcnn(): take its useful FLOPs from
     # the Keras graph in a separate process is overkill; they are computed
     # analytically here (see useful_flops_per_image).
-    images, real = _images(batch_size * (steps + 5))
-    ips = train_images_per_second(images, batch_size=batch_size, steps=steps)
-    return {"images_per_s": ips, "flops": None, "real_mnist": real}
+    import numpy as np
+
+    images, real = _images(batch_size * steps)
+    rates = train_images_per_second(images, batch_size=batch_size, steps=steps,
+                                    warmup=steps, repeats=repeats)
+    return {"images_per_s": float(np.median(rates)), "rounds": rates, "flops": None,
+            "real_mnist": real}
 
 
-def _run_worker(name, steps, batch_size):
+# Matrix products on this CPU with TensorFlow + oneDNN: the ceiling any
+# implementation of these models can reach. (m, k, n): the 1×1 convolutions
+# of the seed model at batch 64 are (64·28·28, 64, 32) and (64·28·28, 32, 64).
+GEMM_SHAPES = {"large (2048³)": (2048, 2048, 2048),
+               "1×1 conv 64→32, batch 64": (64 * 784, 64, 32),
+               "1×1 conv 32→64, batch 64": (64 * 784, 32, 64)}
+
+
+def _gemm_worker(repeats):
+    import keras_pixelcnn  # noqa: F401  (oneDNN on, as in training)
+    import tensorflow as tf
+
+    out = {}
+    for label, (m, k, n) in GEMM_SHAPES.items():
+        a, b = tf.random.normal((m, k)), tf.random.normal((k, n))
+        product = tf.function(tf.matmul)
+        product(a, b).numpy()
+        loops = max(3, int(2e10 // (2 * m * k * n)))
+        rates = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(loops):
+                c = product(a, b)
+            c.numpy()
+            rates.append(2 * m * k * n * loops / (time.perf_counter() - start) / 1e9)
+        out[label] = max(rates)
+    return out
+
+
+def _run_worker(name, steps, batch_size, repeats):
     backend = CONFIGS[name][0]
     if backend == "torch":
         import importlib.util
@@ -138,7 +178,7 @@ def _run_worker(name, steps, batch_size):
             return {"skipped": "torch is not installed (pip install -e '.[torch]')"}
     env = dict(os.environ, KERAS_BACKEND="tensorflow" if backend == "torch" else backend)
     cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps),
-           "--batch-size", str(batch_size)]
+           "--batch-size", str(batch_size), "--repeats", str(repeats)]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         return {"failed": (result.stderr.strip().splitlines() or ["?"])[-1][:200]}
@@ -149,16 +189,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed epochs of --steps steps; the median is reported")
     parser.add_argument("--only", default=None, help="comma-separated configuration names")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.worker == "gemm":
+        print(json.dumps(_gemm_worker(args.repeats)))
+        return
     if args.worker:
         if CONFIGS[args.worker][0] == "torch":
-            out = _torch_worker(args.steps, args.batch_size)
+            out = _torch_worker(args.steps, args.batch_size, args.repeats)
         else:
-            out = _keras_worker(args.worker, args.steps, args.batch_size)
+            out = _keras_worker(args.worker, args.steps, args.batch_size, args.repeats)
         print(json.dumps(out))
         return
 
@@ -166,7 +211,7 @@ def main():
     results = {}
     for name in names:
         print(f"timing {name} ...", file=sys.stderr, flush=True)
-        results[name] = _run_worker(name, args.steps, args.batch_size)
+        results[name] = _run_worker(name, args.steps, args.batch_size, args.repeats)
     seed_flops = next((r["flops"] for n, r in results.items()
                        if n.startswith("pixelcnn") and r.get("flops")), None)
     if "torch-peer" in results and "images_per_s" in results["torch-peer"]:
@@ -175,7 +220,8 @@ def main():
     base_ips = results.get("keras-baseline-tf", {}).get("images_per_s")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()
-    print(f"\ntraining throughput, batch {args.batch_size}, {args.steps} timed steps, "
+    print(f"\ntraining throughput, batch {args.batch_size}: median of {args.repeats} "
+          f"timed epochs of {args.steps} steps after a warm-up epoch, "
           f"{os.cpu_count()} CPU cores, commit {commit}\n")
     print("| configuration | images/s | vs PyTorch peer | vs Keras baseline | MFLOP/image (train) | GFLOP/s |")
     print("|---|---|---|---|---|---|")
@@ -193,11 +239,28 @@ def main():
               f"{f'{ips / base_ips:.2f}×' if base_ips else '–'} | "
               f"{f'{train_flops / 1e6:.0f}' if train_flops else '–'} | "
               f"{f'{ips * train_flops / 1e9:.1f}' if train_flops else '–'} |")
+    ceiling = None
+    if not args.only:
+        env = dict(os.environ, KERAS_BACKEND="tensorflow")
+        done = subprocess.run([sys.executable, __file__, "--worker", "gemm", "--repeats",
+                               str(args.repeats)], cwd=ROOT, env=env, capture_output=True,
+                              text=True)
+        if done.returncode == 0:
+            ceiling = json.loads(done.stdout.strip().splitlines()[-1])
+            print("\nmatrix-product ceiling on this CPU (TensorFlow + oneDNN, best of "
+                  f"{args.repeats}):")
+            for label, gflops in ceiling.items():
+                print(f"  {label}: {gflops:.0f} GFLOP/s")
+            if torch_ips and seed_flops:
+                need = 2.5 * torch_ips * 3 * seed_flops / 1e9
+                print(f"2.5× the PyTorch peer would be {2.5 * torch_ips:.0f} images/s of the "
+                      f"seed model = {need:.0f} GFLOP/s of useful work")
     if args.json:
         from keras_pixelcnn.io import save_json
 
         save_json({"commit": commit, "batch_size": args.batch_size, "steps": args.steps,
-                   "results": results}, args.json)
+                   "repeats": args.repeats, "results": results, "gemm_gflops": ceiling},
+                  args.json)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@ Importing this package registers its layers, so `keras.saving.load_model`
 loads its `.keras` files without `custom_objects`.
 """
 
+from keras_pixelcnn.runtime import enable_onednn
+
+enable_onednn()  # before anything imports TensorFlow (see runtime.py)
+
 from keras_pixelcnn.data import binarize, load_mnist
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.evaluation import bernoulli_nll, evaluate_nll, per_image_nll

@@ -37,6 +37,7 @@ from keras_pixelcnn.evaluation import evaluate_nll
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
 from keras_pixelcnn.plots import read_history, save_loss_curve
 from keras_pixelcnn.resume import TrainingState, describe, epoch_data, load_state, restore
+from keras_pixelcnn.runtime import fastest_jit_compile
 
 MODEL_FAMILIES = ("pixelcnn", "gated")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -125,9 +126,8 @@ def compile_model(model, learning_rate):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=keras.losses.BinaryCrossentropy(from_logits=True),
-        # XLA: measured faster on this CPU for TF (benchmarks/train_speed.py);
-        # JAX always compiles.
-        jit_compile=True if keras.backend.backend() == "tensorflow" else "auto",
+        # The fastest setting measured per backend (see runtime.py).
+        jit_compile=fastest_jit_compile(),
     )
 
 

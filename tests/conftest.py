@@ -11,6 +11,10 @@ ROOT = Path(__file__).resolve().parents[1]
 MNIST_NPZ = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()
 sys.path.insert(0, str(ROOT))
 
+# Tests run with the runtime users get: the package sets its options (oneDNN
+# for TensorFlow, see keras_pixelcnn/runtime.py) before Keras is imported.
+import keras_pixelcnn  # noqa: E402,F401
+
 needs_mnist = pytest.mark.skipif(
     not MNIST_NPZ.exists(), reason=f"real MNIST not found at {MNIST_NPZ}"
 )

@@ -1,0 +1,43 @@
+"""The fastest execution settings per backend, measured with
+`benchmarks/train_speed.py` on a 2-core AVX-512 CPU.
+
+- TensorFlow only uses oneDNN's convolution and matmul kernels on some CPUs
+  (Intel ones by default); elsewhere it falls back to Eigen. On the AMD EPYC
+  this project is developed on, oneDNN trains the PixelCNN about 2× faster.
+  `enable_onednn()` turns it on unless the user chose (`TF_ENABLE_ONEDNN_OPTS`
+  set to anything); it must run before TensorFlow is imported, which is why
+  `keras_pixelcnn/__init__.py` calls it first.
+- XLA (`jit_compile=True`) bypasses oneDNN on CPU and is slower there; on a
+  GPU it fuses the many small ops of these models and is the better choice.
+  JAX always compiles with XLA.
+"""
+
+import os
+import sys
+
+ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+
+
+def enable_onednn():
+    """Turns TensorFlow's oneDNN kernels on, unless the user set the variable.
+
+    Returns:
+        True when oneDNN will be used by a TensorFlow imported afterwards (or
+        already imported with it on), False otherwise.
+    """
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault(ONEDNN_VARIABLE, "1")
+    return os.environ.get(ONEDNN_VARIABLE, "").strip().lower() in ("1", "true")
+
+
+def fastest_jit_compile():
+    """The `jit_compile` argument for `model.compile` on the current backend:
+    XLA on a TensorFlow GPU, oneDNN (no XLA) on a TensorFlow CPU, and the
+    backend's own choice ("auto") on JAX and torch."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return "auto"
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
