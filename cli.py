@@ -353,6 +353,7 @@ def train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an existing run directory (deletes it)."),
     precision: str = typer.Option("float32", "--precision", help="float32, or mixed_bfloat16 (bf16 compute, float32 weights)."),
     distribute: str = typer.Option("none", "--distribute", help="none, mirrored or multi-worker (tf.distribute, TensorFlow), data-parallel (keras.distribution, JAX)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from the weights of a trained .keras model of the same architecture (fine-tuning, e.g. at a lower --learning-rate)."),
     backend: Optional[str] = BackendOption,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
@@ -395,7 +396,7 @@ def train(
         num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
         validation_size=validation_size, num_layers=layers, conditional=conditional,
         backup_every=backup_every, deterministic=deterministic, distribute=distribute,
-        precision=precision,
+        precision=precision, init_from=str(init_from) if init_from else None,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,

@@ -44,7 +44,7 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 # Configuration fields that change the model or its data stream: a run
 # directory can only be resumed with the same values.
 RUN_IDENTITY = ("model", "filters", "num_residual_blocks", "num_layers", "conditional",
-                "batch_size", "learning_rate", "seed", "limit", "validation_size")
+                "batch_size", "learning_rate", "seed", "limit", "validation_size", "init_from")
 
 
 class TrainingInterrupted(PixelCNNError):
@@ -76,6 +76,7 @@ class TrainConfig:
     deterministic: bool = False  # deterministic ops: a resumed run equals an uninterrupted one
     distribute: str = "none"  # none, mirrored, multi-worker (TF) or data-parallel (JAX)
     precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights
+    init_from: str | None = None  # start from a trained .keras model's weights (fine-tuning)
 
     def validate(self):
         for name in ("epochs", "batch_size", "filters", "num_samples", "num_layers"):
@@ -192,6 +193,20 @@ def _truncate_log(csv_path, epochs):
                 f.write("\n".join(kept) + "\n")
 
 
+def warm_start(model, source, name="the source model"):
+    """Copies the weights of the trained model `source` into `model`, whose
+    architecture must be the same (fine-tuning; the optimizer starts fresh)."""
+    ours = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in source.weights]
+    if ours != theirs:
+        raise PixelCNNError(
+            f"{name} does not match the model to train ({source.count_params():,} parameters "
+            f"in {len(theirs)} weights, not {model.count_params():,} in {len(ours)}); pass the "
+            "--model, --filters, --blocks, --layers and --conditional it was trained with"
+        )
+    model.set_weights(source.get_weights())
+
+
 def _set_deterministic(enabled):
     if enabled and keras.backend.backend() == "tensorflow":
         import tensorflow as tf
@@ -228,9 +243,11 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
     num_pixels = int(np.prod(image_shape))
 
     run = config.run_dir
-    os.makedirs(run, exist_ok=True)
-    record = {"config": dataclasses.asdict(config), "command": command}
-    save_json(record, os.path.join(run, "config.json"))
+    source = None
+    if config.init_from and load_state(os.path.join(run, "backup")) is None:
+        from keras_pixelcnn.saving import load_model
+
+        source = load_model(config.init_from)  # checked before anything is written
 
     with distribution_scope(config.distribute) as replicas:
         if replicas > 1:
@@ -253,6 +270,12 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             restore(model, state)
             first_epoch, first_step = int(state["epoch"]), int(state["step"] or 0)
             print_fn(f"resuming from the backup {describe(first_epoch, first_step)} ({backup_dir})")
+        elif source is not None:
+            warm_start(model, source, config.init_from)
+            print_fn(f"starting from the weights of {config.init_from}")
+        os.makedirs(run, exist_ok=True)
+        record = {"config": dataclasses.asdict(config), "command": command}
+        save_json(record, os.path.join(run, "config.json"))
         csv_path = os.path.join(run, "log.csv")
         best_path = os.path.join(run, "best.keras")
         _truncate_log(csv_path, first_epoch)
@@ -332,6 +355,7 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         "binarization": "uint8 pixel > 127.5",
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
+        "init_from": config.init_from,
         "fit_seconds_this_invocation": round(seconds, 1),
         "command": command,
     }

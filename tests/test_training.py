@@ -90,3 +90,46 @@ def test_mixed_bfloat16_trains_and_samples(fake_npz, tmp_path):
 def test_unknown_precision(tmp_path):
     with pytest.raises(PixelCNNError, match="unknown precision 'float8'"):
         train(_config(tmp_path / "r", precision="float8"), mnist=None, verbose=0)
+
+
+def test_init_from_starts_at_the_trained_weights(fake_npz, tmp_path):
+    import keras
+
+    from keras_pixelcnn.training import build_model, warm_start
+
+    mnist = load_mnist(fake_npz, validation_size=16)
+    quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
+    train(_config(tmp_path / "a", learning_rate=3e-3), **quiet)
+    source = keras.saving.load_model(tmp_path / "a" / "model.keras")
+    lines = []
+    metrics = train(_config(tmp_path / "b", learning_rate=3e-4,
+                            init_from=str(tmp_path / "a" / "model.keras")),
+                    mnist=mnist, verbose=0, print_fn=lines.append)
+    assert any("starting from the weights of" in line for line in lines)
+    assert metrics["init_from"].endswith("model.keras")
+    # The fine-tuned run starts where the source ended: its first epoch's
+    # validation loss is below the source run's first epoch.
+    with open(tmp_path / "a" / "log.csv") as f:
+        cold = float(next(csv.DictReader(f))["val_loss"])
+    with open(tmp_path / "b" / "log.csv") as f:
+        warm = float(next(csv.DictReader(f))["val_loss"])
+    assert warm < cold
+    # warm_start copies every weight exactly.
+    keras.utils.set_random_seed(1)
+    fresh = build_model(_config(tmp_path / "c"))
+    warm_start(fresh, source)
+    for ours, theirs in zip(fresh.get_weights(), source.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
+    # init_from is part of the run's identity.
+    with pytest.raises(PixelCNNError, match="init-from="):
+        train(_config(tmp_path / "b", learning_rate=3e-4), **quiet)
+
+
+def test_init_from_another_architecture_writes_nothing(fake_npz, tmp_path):
+    mnist = load_mnist(fake_npz, validation_size=16)
+    quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
+    train(_config(tmp_path / "a"), **quiet)
+    with pytest.raises(PixelCNNError, match="does not match the model to train"):
+        train(_config(tmp_path / "b", filters=16, init_from=str(tmp_path / "a" / "model.keras")),
+              **quiet)
+    assert not (tmp_path / "b").exists()
