@@ -126,10 +126,10 @@ def test_init_from_starts_at_the_trained_weights(fake_npz, tmp_path):
 
 
 def test_init_from_another_architecture_writes_nothing(fake_npz, tmp_path):
-    mnist = load_mnist(fake_npz, validation_size=16)
-    quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
-    train(_config(tmp_path / "a"), **quiet)
+    from keras_pixelcnn.training import build_model
+
+    build_model(_config(tmp_path / "a")).save(tmp_path / "a.keras")
     with pytest.raises(PixelCNNError, match="does not match the model to train"):
-        train(_config(tmp_path / "b", filters=16, init_from=str(tmp_path / "a" / "model.keras")),
-              **quiet)
+        train(_config(tmp_path / "b", filters=16, init_from=str(tmp_path / "a.keras")),
+              mnist=load_mnist(fake_npz, validation_size=16), verbose=0)
     assert not (tmp_path / "b").exists()
