@@ -101,9 +101,9 @@ CASES = [
      "not a keras-pixelcnn run directory"),
     ("model-family-unknown", "train --model vae --run-dir {d}/new_run", 2, "unknown model 'vae'"),
     ("conditional-pixelcnn", "train --conditional --run-dir {d}/new_run", 2, "--conditional needs --model gated"),
-    ("init-from-missing", "train --data {d}/mnist.npz --init-from {d}/none.keras --run-dir {d}/new_run", 1,
+    ("init-from-missing", "train --data {d}/mnist.npz --validation-size 16 --init-from {d}/none.keras --run-dir {d}/new_run", 1,
      "does not exist"),
-    ("init-from-other-model", "train --data {d}/mnist.npz --model gated --filters 8 --layers 2 "
+    ("init-from-other-model", "train --data {d}/mnist.npz --validation-size 16 --model gated --filters 8 --layers 2 "
      "--init-from {d}/tiny28.keras --run-dir {d}/new_run", 1, "does not match the model to train"),
     ("evaluate-shape-mismatch", "evaluate --model {d}/tiny8.keras --data {d}/mnist.npz --json {d}/new.json", 1,
      "does not match the data's image shape"),
