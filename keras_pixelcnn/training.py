@@ -243,8 +243,10 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
     num_pixels = int(np.prod(image_shape))
 
     run = config.run_dir
+    backup_dir = os.path.join(run, "backup")
+    state = load_state(backup_dir)
     source = None
-    if config.init_from and load_state(os.path.join(run, "backup")) is None:
+    if config.init_from and state is None:
         from keras_pixelcnn.saving import load_model
 
         source = load_model(config.init_from)  # checked before anything is written
@@ -263,8 +265,6 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             keras.config.set_dtype_policy(previous_policy)
         compile_model(model, config.learning_rate)
 
-        backup_dir = os.path.join(run, "backup")
-        state = load_state(backup_dir)
         first_epoch, first_step = 0, 0
         if state is not None:
             restore(model, state)
