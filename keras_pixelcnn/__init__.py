@@ -1,55 +1,98 @@
 """keras-pixelcnn: PixelCNN-family autoregressive image models in Keras 3.
 
-Importing this package registers its layers, so `keras.saving.load_model`
-loads its `.keras` files without `custom_objects`.
+Importing this package is light (no Keras, no TensorFlow), so the command
+line's `--help` and the Keras-free SavedModel path stay fast. The public API
+below is imported on first use.
+
+The package's layers are registered with Keras as soon as Keras is imported
+(now, if it already is), so `keras.saving.load_model` loads this package's
+`.keras` files without `custom_objects` in any process that imported
+`keras_pixelcnn`.
 """
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 from keras_pixelcnn.runtime import enable_onednn
 
 enable_onednn()  # before anything imports TensorFlow (see runtime.py)
 
-from keras_pixelcnn.data import binarize, load_mnist
-from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.evaluation import bernoulli_nll, evaluate_nll, per_image_nll
-from keras_pixelcnn.fast_sampling import CachedSampler
-from keras_pixelcnn.layers import (
-    GatedActivation,
-    HorizontalStackConv2D,
-    MaskedConv2D,
-    VerticalStackConv2D,
-    causal_mask,
-    gated_block,
-    residual_block,
-)
-from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn
-from keras_pixelcnn.sampling import ReferenceSampler, draw_noise, make_sampler, sample
-from keras_pixelcnn.saving import load_model
-from keras_pixelcnn.training import TrainConfig, train
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "CachedSampler",
-    "GatedActivation",
-    "HorizontalStackConv2D",
-    "MaskedConv2D",
-    "PixelCNNError",
-    "ReferenceSampler",
-    "TrainConfig",
-    "VerticalStackConv2D",
-    "bernoulli_nll",
-    "binarize",
-    "build_gated_pixelcnn",
-    "build_pixelcnn",
-    "causal_mask",
-    "draw_noise",
-    "evaluate_nll",
-    "gated_block",
-    "load_mnist",
-    "load_model",
-    "make_sampler",
-    "per_image_nll",
-    "residual_block",
-    "sample",
-    "train",
-]
+# public name → the module that defines it
+_API = {
+    "binarize": "data",
+    "load_mnist": "data",
+    "PixelCNNError": "errors",
+    "bernoulli_nll": "evaluation.nll",
+    "evaluate_nll": "evaluation.nll",
+    "per_image_nll": "evaluation.nll",
+    "CausalConv2D": "layers",
+    "GatedActivation": "layers",
+    "HorizontalStackConv2D": "layers",
+    "MaskedConv2D": "layers",
+    "VerticalStackConv2D": "layers",
+    "causal_mask": "layers",
+    "gated_block": "layers",
+    "residual_block": "layers",
+    "build_gated_pixelcnn": "models",
+    "build_pixelcnn": "models",
+    "CachedSampler": "sampling.cached",
+    "ReferenceSampler": "sampling.reference",
+    "complete": "sampling.completion",
+    "draw_noise": "sampling",
+    "make_sampler": "sampling",
+    "sample": "sampling",
+    "export_saved_model": "export",
+    "load_model": "saving",
+    "TrainConfig": "training",
+    "train": "training",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))
+
+
+def _register_layers():
+    importlib.import_module(f"{__name__}.layers")
+
+
+class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
+    """Registers the package's layers right after `keras` is first imported."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("keras")
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_layers()
+
+        loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_layers()
+elif not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterWhenKerasLoads())

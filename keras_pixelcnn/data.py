@@ -85,22 +85,70 @@ def load_npz(path):
     return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
 
 
-def load_tfds():
-    """Loads MNIST with tensorflow-datasets (downloads on first use)."""
+# Where tensorflow-datasets downloads MNIST from (tfds's mnist.py `_MNIST_URL`).
+TFDS_MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
+PROBE_TIMEOUT = 5.0  # seconds
+
+
+def _offline_error(reason):
+    return PixelCNNError(
+        f"could not load MNIST with tensorflow-datasets ({reason}); "
+        "pass --data PATH to a local mnist.npz"
+    )
+
+
+def probe_download_host(url=TFDS_MNIST_URL, timeout=PROBE_TIMEOUT):
+    """None if `url`'s host answers within `timeout` seconds, else why not.
+
+    tensorflow-datasets retries a failed download for minutes; this answers
+    in seconds. Any HTTP answer counts as reachable; proxies from the
+    environment are used, as tfds uses them.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # the host answered
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        return f"{url} is unreachable: {reason}"
+    return None
+
+
+def load_tfds(data_dir=None):
+    """Loads MNIST with tensorflow-datasets (downloads on first use).
+
+    A copy tfds already prepared is used as it is. Otherwise the download
+    host is probed first, so that offline this fails within seconds with a
+    message that names `--data PATH`.
+    """
     try:
         import tensorflow_datasets as tfds
 
-        train, test = tfds.load("mnist", split=["train", "test"], as_supervised=True)
+        builder = tfds.builder("mnist", data_dir=data_dir)
+        if not builder.is_prepared():
+            reason = probe_download_host()
+            if reason:
+                raise _offline_error(reason)
+        train, test = tfds.load("mnist", split=["train", "test"], as_supervised=True,
+                                data_dir=data_dir)
         (x_train, y_train), (x_test, y_test) = (
             next(iter(tfds.as_numpy(ds.batch(100_000)))) for ds in (train, test)
         )
-    except Exception as e:  # any download/preparation failure
+    except PixelCNNError:
+        raise
+    except Exception as e:  # a failed download or preparation
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise PixelCNNError(
-            f"could not load MNIST with tensorflow-datasets ({reason}); "
-            "pass --data PATH to a local mnist.npz"
-        ) from None
+        raise _offline_error(reason) from None
     return x_train[..., 0], y_train, x_test[..., 0], y_test
+
+
+def load_raw(path=None):
+    """`(x_train, y_train, x_test, y_test)` uint8/int arrays from a Keras
+    `mnist.npz` at `path`, or from tensorflow-datasets when `path` is None."""
+    return load_npz(path) if path else load_tfds()
 
 
 def load_mnist(path=None, validation_size=VALIDATION_SIZE):
@@ -111,7 +159,7 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE):
         validation_size: int, the number of training images held out (the
             last ones of the official training set).
     """
-    x_train, y_train, x_test, y_test = load_npz(path) if path else load_tfds()
+    x_train, y_train, x_test, y_test = load_raw(path)
     if not 0 <= validation_size < len(x_train):
         raise PixelCNNError(
             f"validation size {validation_size} must be below the {len(x_train)} training images"
@@ -123,3 +171,18 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE):
         validation=Split(images[cut:], labels[cut:]),
         test=Split(binarize(x_test), y_test.astype("int32")),
     )
+
+
+def load_test_split(path, image_shape, limit=None):
+    """The binarized test split (first `limit` images), checked against a
+    model's `image_shape`; the training split rides along (sample quality
+    uses real training digits as its reference)."""
+    mnist = load_mnist(path, validation_size=0)
+    if tuple(mnist.test.images.shape[1:]) != tuple(image_shape):
+        raise PixelCNNError(
+            f"the model's input shape {tuple(image_shape)} does not match the data's image "
+            f"shape {tuple(mnist.test.images.shape[1:])}"
+        )
+    if limit is not None:
+        mnist.test = mnist.test.take(limit)
+    return mnist

@@ -3,3 +3,9 @@
 
 class PixelCNNError(Exception):
     """A user-facing error; the CLI prints its message as one line and exits 1."""
+
+
+class UsageError(PixelCNNError):
+    """A bad argument or configuration value: the CLI exits with code 2."""
+
+    exit_code = 2

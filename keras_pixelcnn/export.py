@@ -20,6 +20,7 @@ import shutil
 import tempfile
 
 from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.io import check_output_directory, current_umask
 
 
 def export_saved_model(model, path, overwrite=False):
@@ -40,17 +41,13 @@ def export_saved_model(model, path, overwrite=False):
     import tensorflow as tf
     from keras import ops
 
-    from keras_pixelcnn.fast_sampling import CachedSampler
-    from keras_pixelcnn.sampling import is_conditional
+    from keras_pixelcnn.models.contract import is_conditional
+    from keras_pixelcnn.sampling.cached import CachedSampler
 
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
         raise PixelCNNError(f"{path} already exists (pass --overwrite to replace it)")
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise PixelCNNError(f"output directory {parent} does not exist")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise PixelCNNError(f"output directory {parent} is not writable")
+    parent = check_output_directory(path)
 
     h, w, c = model.inputs[0].shape[1:]
     conditional = is_conditional(model)
@@ -95,6 +92,7 @@ def export_saved_model(model, path, overwrite=False):
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
     try:
         archive.write_out(tmp, verbose=False)
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes a 0700 directory
         if os.path.exists(path):
             old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
             os.rmdir(old)

@@ -1,18 +1,21 @@
-"""The seed report's figures: generation progress, real data, image
-completion and training progress. Every figure is one PNG written atomically.
+"""Every picture the project draws, each one PNG written atomically: sample
+grids, loss curves, generation progress, real data, image completion and
+training progress. NumPy and matplotlib only (no Keras), so the Keras-free
+SavedModel sampler draws its grids here too.
 
 Pixels that do not exist yet (not generated, or hidden) are drawn mid-grey,
 so black and white always mean real 0 and 1 pixels.
 """
 
+import csv
 import glob
+import math
 import os
 import re
 
 import numpy as np
 
 from keras_pixelcnn.io import atomic_path
-from keras_pixelcnn.plots import image_grid, read_history
 
 UNKNOWN = 0.5  # grey: a pixel not generated / hidden yet
 BORDER = 0.25
@@ -31,6 +34,72 @@ def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=fig.dpi)
     _pyplot().close(fig)
+
+
+def image_grid(images, ncols=None, pad=2, pad_value=0.5):
+    """Tiles (n, h, w[, 1]) images in [0, 1] into one 2D array with borders."""
+    images = np.asarray(images, dtype="float32")
+    if images.ndim == 4:
+        images = images[..., 0]
+    n, h, w = images.shape
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    grid = np.full(
+        (nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype="float32"
+    )
+    for k in range(n):
+        r, c = divmod(k, ncols)
+        y, x = pad + r * (h + pad), pad + c * (w + pad)
+        grid[y : y + h, x : x + w] = images[k]
+    return grid
+
+
+def save_grid(images, path, ncols=None, scale=4, title=None):
+    """Saves images as a PNG grid, each pixel scaled up `scale`× (no blur)."""
+    plt = _pyplot()
+
+    grid = image_grid(images, ncols=ncols)
+    if title is None:
+        with atomic_path(path) as tmp:
+            big = np.kron(grid, np.ones((scale, scale), dtype="float32"))
+            plt.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+        return
+    h, w = grid.shape
+    dpi = 100
+    fig = plt.figure(figsize=(w * scale / dpi, h * scale / dpi + 0.35), dpi=dpi)
+    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + 35)])
+    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_axis_off()
+    fig.suptitle(title, fontsize=10, y=0.995, va="top")
+    _save(fig, path)
+
+
+def read_history(csv_path):
+    """Reads a Keras CSVLogger file into {column: [floats]}."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+
+def _plot_losses(ax, history):
+    epochs = [int(e) + 1 for e in history["epoch"]]
+    ax.plot(epochs, history["loss"], "o-", label="train")
+    if "val_loss" in history:
+        ax.plot(epochs, history["val_loss"], "s-", label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("NLL (nats/pixel)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def save_loss_curve(history, path, title="PixelCNN training"):
+    """Plots train/validation loss (nats/pixel) per epoch to a PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    _plot_losses(ax, history)
+    ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, path)
 
 
 def partial_images(images, step):
@@ -104,7 +173,7 @@ def save_data_grid(raw, binary, path, ncols=10):
     _save(fig, path)
 
 
-def save_completion_figure(originals, occluded, completions, path, row_titles=None, title=None):
+def save_completion_figure(originals, occluded, completions, row_titles, path, title=None):
     """Per digit: the original, the occluded input (hidden part grey) and
     its K completions, as three side-by-side panels."""
     n, k = completions.shape[:2]
@@ -149,15 +218,7 @@ def save_run_figure(run_dir, path, max_panels=6):
         ax.set_axis_off()
         ax.set_title(f"epoch {epoch}", fontsize=11)
     if history.get("epoch"):
-        ax = fig.add_subplot(spec[1, :])
-        epochs = [int(e) + 1 for e in history["epoch"]]
-        ax.plot(epochs, history["loss"], "o-", label="train")
-        if "val_loss" in history:
-            ax.plot(epochs, history["val_loss"], "s-", label="validation")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("NLL (nats/pixel)")
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _plot_losses(fig.add_subplot(spec[1, :]), history)
     fig.suptitle(f"training progress: {os.path.basename(os.path.normpath(run_dir))}", fontsize=11)
     fig.tight_layout()
     _save(fig, path)

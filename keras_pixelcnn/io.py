@@ -8,16 +8,23 @@ import tempfile
 from keras_pixelcnn.errors import PixelCNNError
 
 
-def check_writable_file(path, overwrite=True):
-    """Raises `PixelCNNError` unless `path` can be created (before any work)."""
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise PixelCNNError(f"output path {path} is a directory")
+def check_output_directory(path):
+    """Raises `PixelCNNError` unless the directory that will hold `path`
+    exists and is writable."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(parent):
         raise PixelCNNError(f"output directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PixelCNNError(f"output directory {parent} is not writable")
+    return parent
+
+
+def check_writable_file(path, overwrite=True):
+    """Raises `PixelCNNError` unless `path` can be created (before any work)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise PixelCNNError(f"output path {path} is a directory")
+    check_output_directory(path)
     if not overwrite and os.path.exists(path):
         raise PixelCNNError(f"{path} already exists (pass --overwrite to replace it)")
 
@@ -49,17 +56,21 @@ def atomic_path(path, suffix=None):
         prefix=f".{os.path.basename(path)}.", suffix=f".tmp{suffix}", dir=directory
     )
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
         yield tmp
         if os.path.isfile(tmp):
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def current_umask():
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def save_json(obj, path):

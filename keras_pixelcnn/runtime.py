@@ -12,8 +12,11 @@
   JAX always compiles with XLA.
 """
 
+import contextlib
+import importlib
 import os
 import sys
+import tempfile
 
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 
@@ -41,3 +44,55 @@ def fastest_jit_compile():
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+@contextlib.contextmanager
+def captured_stderr():
+    """Captures file descriptor 2 (where TensorFlow's C++ start-up chatter
+    goes); replays it only if the block raises."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def quiet_import(name):
+    """Imports module `name` with its C++ start-up logging hidden."""
+    if name in sys.modules:
+        return sys.modules[name]
+    with captured_stderr():
+        return importlib.import_module(name)
+
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def select_backend(name):
+    """Sets `KERAS_BACKEND` to `name` before Keras is imported (one backend
+    per process); None keeps the environment's choice."""
+    import importlib.util
+
+    from keras_pixelcnn.errors import UsageError
+
+    if name is None:
+        return
+    if name not in BACKENDS:
+        raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if importlib.util.find_spec(name) is None:
+        raise UsageError(f"backend {name!r} is not installed (pip install 'keras-pixelcnn[{name}]')")
+    if "keras" in sys.modules:
+        current = sys.modules["keras"].backend.backend()
+        if current != name:
+            raise UsageError(f"Keras already runs on {current!r} in this process; "
+                             f"set KERAS_BACKEND={name} before starting it")
+    os.environ["KERAS_BACKEND"] = name

@@ -4,6 +4,7 @@ import os
 import zipfile
 
 from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.models.contract import check_pixel_model
 
 
 def load_model(path):
@@ -14,8 +15,6 @@ def load_model(path):
     models, integer labels) to per-pixel logits of the same shape.
     """
     import keras
-
-    import keras_pixelcnn  # noqa: F401  (registers the layers)
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -35,19 +34,3 @@ def load_model(path):
         raise PixelCNNError(f"could not load model {path}: {reason}") from None
     check_pixel_model(model, path)
     return model
-
-
-def check_pixel_model(model, path="model"):
-    """Raises `PixelCNNError` unless `model` returns per-pixel logits."""
-    inputs = getattr(model, "inputs", None) or []
-    if len(inputs) not in (1, 2) or len(inputs[0].shape) != 4:
-        raise PixelCNNError(
-            f"{path} is not a PixelCNN-family model (expected an image input "
-            "(batch, h, w, c) and optionally a label input)"
-        )
-    out_shape = tuple(model.outputs[0].shape[1:]) if len(model.outputs) == 1 else None
-    if out_shape != tuple(inputs[0].shape[1:]):
-        raise PixelCNNError(
-            f"{path} is not a PixelCNN-family model: its output shape {out_shape} "
-            f"is not its image shape {tuple(inputs[0].shape[1:])}"
-        )

@@ -2,8 +2,9 @@
 
 import numpy as np
 from keras import ops
-from keras.layers import Conv2D
 from keras.saving import register_keras_serializable
+
+from keras_pixelcnn.layers.causal_conv import CausalConv2D
 
 MASK_TYPES = ("A", "B")
 
@@ -27,7 +28,7 @@ def causal_mask(kernel_size, mask_type):
 
 
 @register_keras_serializable(package="keras_pixelcnn")
-class MaskedConv2D(Conv2D):
+class MaskedConv2D(CausalConv2D):
     """2D convolution whose kernel only sees earlier pixels in raster order.
 
     Output pixel (i, j) depends on input pixels (i', j') with i' < i, or
@@ -137,6 +138,11 @@ class MaskedConv2D(Conv2D):
         and columns j - left .. j + right (before dilation)."""
         kh, kw = self.kernel_size
         return kh // 2 + 1, 0, kw // 2, kw // 2
+
+    @property
+    def bottom_row_reach(self):
+        bottom = np.nonzero(self.mask[self.kernel_size[0] // 2])[0]
+        return int(bottom.max()) - self.kernel_size[1] // 2 if len(bottom) else -(self.kernel_size[1] // 2) - 1
 
     def window_kernel(self, kernel):
         """The kernel over the causal window: the top rows, masked."""

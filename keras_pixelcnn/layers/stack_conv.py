@@ -16,8 +16,9 @@ vertical→horizontal link needs no extra shift and is causal at every layer.
 """
 
 from keras import ops
-from keras.layers import Conv2D
 from keras.saving import register_keras_serializable
+
+from keras_pixelcnn.layers.causal_conv import CausalConv2D
 
 
 def _check(kernel_size, first, cls):
@@ -33,7 +34,7 @@ def _check(kernel_size, first, cls):
         )
 
 
-class _CausalStackConv(Conv2D):
+class _CausalStackConv(CausalConv2D):
     """A stride-1 Conv2D whose output (i, j) reads a causal window."""
 
     def __init__(self, filters, kernel_size, first=False, **kwargs):
@@ -56,9 +57,6 @@ class _CausalStackConv(Conv2D):
         self.first = first
         super().__init__(filters=filters, kernel_size=self._taps(kernel_size, first),
                          padding="valid", data_format="channels_last", **kwargs)
-
-    def window_kernel(self, kernel):
-        return kernel
 
     def convolution_op(self, inputs, kernel):
         rows, row_shift, left, right = self.causal_geometry

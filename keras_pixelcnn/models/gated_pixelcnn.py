@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from keras_pixelcnn.layers import gated_block
-from keras_pixelcnn.models.pixelcnn import check_image_shape
+from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
 
 
 def build_gated_pixelcnn(
@@ -36,7 +36,8 @@ def build_gated_pixelcnn(
         condition_dim: int, the size of the label embedding.
         skip_connections: bool, sum every layer's gated horizontal features
             (through 1×1 convolutions) into the output head.
-        head_filters: int, the width of the output head (default `filters`).
+        head_filters: int or None, the width of the output head (None:
+            `filters`).
         name: str, the model name.
 
     Returns:
@@ -48,13 +49,11 @@ def build_gated_pixelcnn(
     >>> model = build_gated_pixelcnn(num_classes=10)
     >>> logits = model([images, labels])  # images (n, 28, 28, 1), labels (n,)
     """
-    for arg, value, low in (("filters", filters, 1), ("num_layers", num_layers, 1),
-                            ("condition_dim", condition_dim, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(
-                f"Invalid value for argument `{arg}`. Expected an int >= {low}. "
-                f"Received: {arg}={value!r}"
-            )
+    check_int_arg("filters", filters)
+    check_int_arg("num_layers", num_layers)
+    check_int_arg("condition_dim", condition_dim)
+    if head_filters is not None:
+        check_int_arg("head_filters", head_filters)
     if num_classes is not None and (
         isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
     ):
@@ -76,7 +75,7 @@ def build_gated_pixelcnn(
     for n in range(2, num_layers + 1):
         v, h, skip = gated_block(v, h, filters, kernel_size, condition, name=f"gated_{n}")
         skips.append(skip)
-    head_filters = head_filters or filters
+    head_filters = filters if head_filters is None else head_filters
     if skip_connections:
         terms = [layers.Conv2D(head_filters, 1, name=f"skip_{n + 1}")(s) for n, s in enumerate(skips)]
         x = layers.Add(name="skip_sum")(terms) if len(terms) > 1 else terms[0]

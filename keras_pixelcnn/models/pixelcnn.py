@@ -4,27 +4,7 @@ import keras
 from keras import layers
 
 from keras_pixelcnn.layers import MaskedConv2D, residual_block
-
-
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"Invalid value for argument `{name}`. Expected an int >= {minimum}. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def check_image_shape(input_shape):
-    if (
-        not isinstance(input_shape, (tuple, list))
-        or len(input_shape) != 3
-        or input_shape[-1] != 1
-        or not all(isinstance(d, int) and d > 0 for d in input_shape)
-    ):
-        raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
-            f" with positive ints. Received: input_shape={input_shape!r}"
-        )
+from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
 
 
 def build_pixelcnn(
@@ -62,8 +42,8 @@ def build_pixelcnn(
     (None, 28, 28, 1)
     """
     check_image_shape(input_shape)
-    _check_positive_int("filters", filters, 2)
-    _check_positive_int("num_residual_blocks", num_residual_blocks, 0)
+    check_int_arg("filters", filters, 2)
+    check_int_arg("num_residual_blocks", num_residual_blocks, 0)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = MaskedConv2D(filters, input_kernel_size, mask_type="A", name="input_conv")(inputs)
     for b in range(num_residual_blocks):

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from keras_pixelcnn.sampling import check_labels, is_conditional, num_classes
+from keras_pixelcnn.models.contract import check_labels, is_conditional, num_classes
 
 
 def bernoulli_nll(images, logits):

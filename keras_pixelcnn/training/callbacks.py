@@ -7,9 +7,11 @@ import time
 
 import keras
 
+from keras_pixelcnn.data import NUM_CLASSES
+from keras_pixelcnn.figures import save_grid
 from keras_pixelcnn.io import save_model
-from keras_pixelcnn.plots import save_grid
-from keras_pixelcnn.sampling import draw_noise, image_shape, is_conditional, make_sampler
+from keras_pixelcnn.models.contract import image_shape, is_conditional
+from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -38,10 +40,8 @@ class SampleGrid(keras.callbacks.Callback):
         os.makedirs(self.directory, exist_ok=True)
         self._sampler = make_sampler(self.model, self.sampler_name)
         if is_conditional(self.model):
-            from keras_pixelcnn.data import NUM_CLASSES
-
             n = NUM_CLASSES * self.num_images
-            self._labels = [c for c in range(NUM_CLASSES) for _ in range(self.num_images)]
+            self._labels = expand_labels(range(NUM_CLASSES), self.num_images)
             self._ncols = self.num_images
         else:
             n = self.num_images

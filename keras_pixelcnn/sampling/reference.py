@@ -1,4 +1,4 @@
-"""Sampling from a trained PixelCNN, pixel by pixel in raster order.
+"""The reference sampler: the definition of sampling from a PixelCNN.
 
 The reference sampler follows the definition: start from zeros; for each
 pixel p in raster order run the network on the partial image, take the
@@ -9,59 +9,10 @@ give identical images.
 """
 
 import numpy as np
-import keras
 from keras import ops
 
-from keras_pixelcnn.compile import compile_model_function
-from keras_pixelcnn.errors import PixelCNNError
-
-
-def is_conditional(model):
-    return len(model.inputs) == 2
-
-
-def image_shape(model):
-    return tuple(model.inputs[0].shape[1:])
-
-
-def num_classes(model):
-    """The number of classes a conditional model accepts: the input size of
-    its label embedding (None if unconditional)."""
-    if not is_conditional(model):
-        return None
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Embedding):
-            return int(layer.input_dim)
-    return None
-
-
-def draw_noise(num_images, shape, seed):
-    """Uniform [0, 1) noise of shape `(num_images, *shape)` from a NumPy seed.
-
-    NumPy (not the backend's RNG) makes the noise, and so the samples, the
-    same on every backend for a given seed.
-    """
-    rng = np.random.default_rng(seed)
-    return rng.random((num_images, *shape), dtype=np.float32)
-
-
-def check_labels(model, labels, num_images):
-    """Validates `labels` for `model`; returns an int32 array or None."""
-    if not is_conditional(model):
-        if labels is not None:
-            raise PixelCNNError("this model is unconditional; it takes no labels")
-        return None
-    if labels is None:
-        raise PixelCNNError("this model is class-conditional; pass labels")
-    labels = np.asarray(labels)
-    if labels.ndim == 0:
-        labels = np.full((num_images,), labels)
-    if labels.shape != (num_images,):
-        raise PixelCNNError(f"expected {num_images} labels, got shape {labels.shape}")
-    n = num_classes(model)
-    if labels.dtype.kind not in "iu" or labels.min() < 0 or (n and labels.max() >= n):
-        raise PixelCNNError(f"labels must be integers in [0, {n})")
-    return labels.astype("int32")
+from keras_pixelcnn.models.contract import check_labels
+from keras_pixelcnn.sampling.compile import compile_model_function
 
 
 def _reference_fill(model, x, noise, labels, start, stop):
@@ -134,26 +85,3 @@ class ReferenceSampler:
             if progress is not None:
                 progress(p, total)
         return ops.convert_to_numpy(x)
-
-
-def sample(model, num_images=16, seed=0, labels=None, sampler="fast", progress=None):
-    """Draws `num_images` images from `model` with the given seed.
-
-    Returns a float32 NumPy array `(num_images, h, w, 1)` of 0/1 pixels.
-    """
-    noise = draw_noise(num_images, image_shape(model), seed)
-    return make_sampler(model, sampler).sample(noise, labels=labels, progress=progress)
-
-
-SAMPLERS = ("fast", "reference")
-
-
-def make_sampler(model, name="fast"):
-    """Returns the sampler called `name` ("fast" or "reference") for `model`."""
-    if name == "reference":
-        return ReferenceSampler(model)
-    if name == "fast":
-        from keras_pixelcnn.fast_sampling import CachedSampler
-
-        return CachedSampler(model)
-    raise PixelCNNError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")

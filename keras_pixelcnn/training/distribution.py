@@ -17,7 +17,7 @@ import os
 
 import keras
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 _BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
@@ -27,7 +27,7 @@ def check_distribute(mode, backend=None):
     """Raises `PixelCNNError` unless `mode` exists and the backend has it."""
     backend = backend or keras.backend.backend()
     if mode not in DISTRIBUTE_MODES:
-        raise PixelCNNError(
+        raise UsageError(
             f"unknown distribution mode {mode!r}; choose one of {', '.join(DISTRIBUTE_MODES)}"
         )
     needed = _BACKEND_OF.get(mode)

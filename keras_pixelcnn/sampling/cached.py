@@ -26,16 +26,27 @@ Given the same noise (and labels) the images are identical to the
 reference sampler's.
 """
 
+import enum
+
 import numpy as np
-import keras
 from keras import layers, ops
 
-from keras_pixelcnn.compile import compile_model_function
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.layers import GatedActivation
-from keras_pixelcnn.sampling import check_labels
+from keras_pixelcnn.layers import CausalConv2D, GatedActivation
+from keras_pixelcnn.models.contract import check_labels
+from keras_pixelcnn.sampling.compile import compile_model_function
 
-CONST, ROW, PIXEL = 0, 1, 2
+
+class Dependence(enum.IntEnum):
+    """What a tensor of the graph depends on, and so when it is computed.
+    Ordered: a layer's output depends on the most of its inputs'."""
+
+    CONST = 0  # the labels only: once per batch
+    ROW = 1  # rows above (or the current row of ROW tensors): once per row
+    PIXEL = 2  # the current row up to the current pixel: once per pixel
+
+
+CONST, ROW, PIXEL = Dependence.CONST, Dependence.ROW, Dependence.PIXEL
 
 POINTWISE_LAYERS = (
     layers.ReLU,
@@ -54,23 +65,15 @@ POINTWISE_LAYERS = (
 
 
 def _is_pointwise_conv(layer):
+    """A convolution that reads the current position only."""
+    if isinstance(layer, CausalConv2D):
+        return layer.is_pointwise
     return (
         isinstance(layer, layers.Conv2D)
         and tuple(layer.strides) == (1, 1)
-        and tuple(getattr(layer, "dilation_rate", (1, 1))) == (1, 1)
-        and getattr(layer, "causal_geometry", (1, 0, 0, 0)) == (1, 0, 0, 0)
-        and (hasattr(layer, "causal_geometry") or tuple(layer.kernel_size) == (1, 1))
+        and tuple(layer.dilation_rate) == (1, 1)
+        and tuple(layer.kernel_size) == (1, 1)
     )
-
-
-def _bottom_row_reach(layer):
-    """The right-most visible column offset on the window's bottom row."""
-    rows, row_shift, left, right = layer.causal_geometry
-    mask = getattr(layer, "mask", None)
-    if mask is None:
-        return right
-    bottom = np.nonzero(mask[rows - 1])[0]
-    return (int(bottom.max()) - layer.kernel_size[1] // 2) if len(bottom) else -left - 1
 
 
 class _Step:
@@ -134,12 +137,12 @@ class CachedSampler:
                 if all(k == CONST for k in in_kinds):
                     step = _Step(node, CONST)
                     self.const_steps.append(step)
-                elif hasattr(layer, "causal_geometry") and not _is_pointwise_conv(layer):
+                elif isinstance(layer, CausalConv2D) and not layer.is_pointwise:
                     if tuple(layer.dilation_rate) != (1, 1) or len(in_ids) != 1:
                         raise self._unsupported(layer)
                     rows, shift, left, right = layer.causal_geometry
                     source, source_kind = in_ids[0], in_kinds[0]
-                    reach = _bottom_row_reach(layer)
+                    reach = layer.bottom_row_reach
                     if shift >= 1:
                         kind = ROW  # strictly above: a whole row at row start
                     elif reach > 0:
@@ -195,7 +198,8 @@ class CachedSampler:
 
     def _window_conv(self, step, window):
         layer = step.node.operation
-        kernel = layer.window_kernel(layer.kernel) if hasattr(layer, "window_kernel") else layer.kernel
+        kernel = (layer.window_kernel(layer.kernel) if isinstance(layer, CausalConv2D)
+                  else layer.kernel)
         window = ops.cast(window, kernel.dtype)  # mixed precision: compute in the weights' dtype
         if window.shape[1] == kernel.shape[0] and window.shape[2] == kernel.shape[1]:
             # One output position: a matmul is much faster than a tiny conv.

@@ -14,12 +14,10 @@ import numpy as np
 import keras
 from keras import layers
 
+from keras_pixelcnn import shipped
 from keras_pixelcnn.errors import PixelCNNError
 
-CLASSIFIER_PATH = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models",
-    "mnist_classifier.keras",
-)
+CLASSIFIER_PATH = str(shipped.shipped_model(shipped.CLASSIFIER))
 FEATURES_LAYER = "features"
 
 

@@ -52,10 +52,7 @@ def describe(epoch, step):
 
 
 def load_state(directory):
-    """The last complete backup in `directory` as a dict, or None.
-
-    Also reads the format of Keras's `BackupAndRestore` (epoch-level only).
-    """
+    """The last complete backup in `directory` as a dict, or None."""
     path = os.path.join(directory, STATE_FILE)
     if os.path.exists(path):
         try:
@@ -67,12 +64,6 @@ def load_state(directory):
         if not os.path.exists(weights):
             raise PixelCNNError(f"the backup {path} names a missing file {weights}")
         return dict(state, weights_path=weights)
-    legacy = os.path.join(directory, "training_metadata.json")
-    if os.path.exists(legacy) and os.path.exists(os.path.join(directory, "latest.weights.h5")):
-        with open(legacy) as f:
-            epoch = int(json.load(f)["epoch"])
-        return {"epoch": epoch, "step": 0, "global_step": None,
-                "weights_path": os.path.join(directory, "latest.weights.h5")}
     return None
 
 

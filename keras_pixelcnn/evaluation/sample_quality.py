@@ -15,7 +15,7 @@
 
 import numpy as np
 
-from keras_pixelcnn import classifier as classifier_lib
+from keras_pixelcnn.evaluation import classifier as classifier_lib
 
 
 def classifier_score(probs, eps=1e-12):
@@ -79,3 +79,18 @@ def sample_quality(classifier, samples, test_images, reference_images, labels=No
             int(c): float(np.mean(predicted[labels == c] == c)) for c in np.unique(labels)
         }
     return result
+
+
+def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=None):
+    """Draws `num_samples` images from `model` with the fast sampler (labels
+    0, 1, ..., 9, 0, ... for conditional models) and scores them with
+    `sample_quality` against `mnist.test` (the real-vs-real floor uses the
+    first `num_samples` training digits)."""
+    from keras_pixelcnn.models.contract import image_shape, is_conditional
+    from keras_pixelcnn.sampling import draw_noise, make_sampler
+
+    labels = np.arange(num_samples) % 10 if is_conditional(model) else None
+    noise = draw_noise(num_samples, image_shape(model), seed)
+    images = make_sampler(model, "fast").sample(noise, labels=labels, progress=progress)
+    reference = mnist.train.images[:num_samples]
+    return sample_quality(classifier, images, mnist.test.images, reference, labels)

@@ -1,0 +1,481 @@
+"""The keras-pixelcnn command line: train PixelCNNs and generate digits.
+
+    keras-pixelcnn generate                 # 16 digits from the shipped model
+    keras-pixelcnn train --data mnist.npz   # train the reference PixelCNN
+
+(also `python -m keras_pixelcnn ...` and, in a checkout, `python cli.py ...`).
+
+This module parses, calls the package and prints; nothing is computed here.
+Keras and TensorFlow are imported inside the commands, so `--help` is
+instant. Every user error is one line on stderr and a non-zero exit: 2 for a
+bad argument, 1 for a bad file or a failed job.
+"""
+
+import enum
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from keras_pixelcnn import shipped
+from keras_pixelcnn.errors import PixelCNNError, UsageError
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TF's C++ start-up logging
+
+DEFAULT_MODEL = shipped.shipped_model(shipped.PIXELCNN)
+MAX_LABEL = 9
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="PixelCNN-family autoregressive image models (Keras 3).")
+show_app = typer.Typer(no_args_is_help=True,
+                       help="Pictures: generation progress, the data, a training run.")
+app.add_typer(show_app, name="show")
+
+
+class Backend(str, enum.Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+
+
+class Sampler(str, enum.Enum):
+    fast = "fast"
+    reference = "reference"
+
+
+class Family(str, enum.Enum):
+    pixelcnn = "pixelcnn"
+    gated = "gated"
+
+
+class Precision(str, enum.Enum):
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+
+
+class Distribute(str, enum.Enum):
+    none = "none"
+    mirrored = "mirrored"
+    multi_worker = "multi-worker"
+    data_parallel = "data-parallel"
+
+
+# Options shared by several commands.
+ModelOpt = Annotated[Path, typer.Option("--model", help="A .keras model.")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help="A local Keras-format mnist.npz (default: download with tensorflow-datasets).")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the sampling noise.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
+SamplerOpt = Annotated[Sampler, typer.Option(
+    "--sampler", help="fast (cached, ~1 forward pass per image) or reference (one pass per pixel).")]
+BackendOpt = Annotated[Optional[Backend], typer.Option(
+    "--backend", help="Keras backend (default: KERAS_BACKEND or tensorflow).")]
+
+
+def _png(path, name="out"):
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--{name} must end in .png, got {path}")
+    return path
+
+
+def _start(backend, default=None):
+    """Selects the backend (before Keras loads) and imports Keras, which
+    registers the package's layers, with the backend's start-up chatter hidden."""
+    from keras_pixelcnn.runtime import quiet_import, select_backend
+
+    select_backend(backend.value if backend else os.environ.get("KERAS_BACKEND") or default)
+    quiet_import("keras")
+
+
+def _parse_labels(text):
+    """'7' → [7]; '0,1,2' → [0, 1, 2]; 'all' → [0, ..., 9]; None → None."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return list(range(MAX_LABEL + 1))
+    try:
+        labels = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--label must be a digit, a comma-separated list of digits, or 'all', "
+                         f"got {text!r}") from None
+    for c in labels:
+        if not 0 <= c <= MAX_LABEL:
+            raise UsageError(f"--label {c} is out of range; labels are 0-{MAX_LABEL}")
+    return labels
+
+
+class _Progress:
+    """`progress(done, total)` callbacks drawn by rich on stderr."""
+
+    def __init__(self, label):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
+
+        self._bar = Progress("{task.description}", BarColumn(), TaskProgressColumn(),
+                             TimeElapsedColumn(), console=Console(stderr=True))
+        self._label = label
+        self._task = None
+
+    def __call__(self, done, total):
+        if self._task is None:
+            self._bar.start()
+            self._task = self._bar.add_task(self._label, total=total)
+        self._bar.update(self._task, completed=done)
+        if done >= total:
+            self._bar.stop()
+
+
+def _load(path):
+    from keras_pixelcnn.saving import load_model
+
+    return load_model(path)
+
+
+def _timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+@app.command()
+def generate(
+    model: ModelOpt = DEFAULT_MODEL,
+    saved_model: Annotated[Optional[Path], typer.Option(
+        "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone.")] = None,
+    num: Annotated[int, typer.Option("--num", min=1, max=10000, help="Images (per label).")] = 16,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option("--out", help="PNG grid to write.")] = Path("samples.png"),
+    npy: Annotated[Optional[Path], typer.Option(
+        "--npy", help="Also write the raw 0/1 array (.npy).")] = None,
+    sampler: SamplerOpt = Sampler.fast,
+    label: Annotated[Optional[str], typer.Option(
+        "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'.")] = None,
+    overwrite: OverwriteOpt = False,
+    backend: BackendOpt = None,
+):
+    """Sample new images from a trained model and save them as a PNG grid."""
+    from keras_pixelcnn.io import check_writable_file
+
+    labels = _parse_labels(label)
+    _png(out)
+    if npy is not None and npy.suffix != ".npy":
+        raise UsageError(f"--npy must end in .npy, got {npy}")
+    targets = [out] + ([npy] if npy else [])
+    for target in targets:
+        check_writable_file(target, overwrite=overwrite)
+    ncols = num if labels and len(labels) > 1 else None
+    if saved_model is not None:
+        from keras_pixelcnn.saved_model import SavedModelSampler
+
+        images, seconds = _timed(SavedModelSampler(saved_model).sample, num, seed, labels)
+        how = "from the SavedModel"
+    else:
+        _start(backend)
+        from keras_pixelcnn.models.contract import check_labels, image_shape, is_conditional
+        from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
+
+        m = _load(model)
+        if labels is None and is_conditional(m):
+            raise UsageError("this model is class-conditional; pass --label (a digit, a list "
+                             "like 0,1,2, or all)")
+        total = num * (len(labels) if labels else 1)
+        per_image = check_labels(m, expand_labels(labels, num), total)
+        noise = draw_noise(total, image_shape(m), seed)
+        images, seconds = _timed(make_sampler(m, sampler.value).sample, noise, labels=per_image,
+                                 progress=_Progress(f"sampling {total} images"))
+        how = f"{len(images) / seconds:.1f} images/s"
+    from keras_pixelcnn.figures import save_grid
+    from keras_pixelcnn.io import save_npy
+
+    save_grid(images, out, ncols=ncols)
+    if npy is not None:
+        save_npy(images.astype("uint8"), npy)
+    typer.echo(f"wrote {out}" + (f" and {npy}" if npy else "")
+               + f" ({len(images)} images in {seconds:.1f} s, {how})")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="The SavedModel directory to write.")],
+    model: ModelOpt = DEFAULT_MODEL,
+    overwrite: OverwriteOpt = False,
+    backend: BackendOpt = None,
+):
+    """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
+    if out.exists() and not overwrite:
+        raise UsageError(f"{out} already exists (pass --overwrite to replace it)")
+    _start(backend, default="tensorflow")
+    from keras_pixelcnn.export import export_saved_model
+
+    export_saved_model(_load(model), out, overwrite=overwrite)
+    typer.echo(f"wrote SavedModel {out} (signatures: sample, log_prob, serve)")
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    run_dir: Annotated[Path, typer.Option(
+        "--run-dir", help="Where checkpoints, logs and grids go; run again to resume.")]
+        = Path("runs/pixelcnn"),
+    model: Annotated[Family, typer.Option("--model", help="Model family.")] = Family.pixelcnn,
+    conditional: Annotated[bool, typer.Option(
+        "--conditional", help="Gated only: condition on the digit label.")] = False,
+    layers: Annotated[int, typer.Option("--layers", min=1, help="Gated only: gated layers.")] = 8,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total number of epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's.")] = 1e-3,
+    filters: Annotated[int, typer.Option("--filters", min=1, help="Hidden channels.")] = 64,
+    blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks.")] = 4,
+    seed: Annotated[int, typer.Option(
+        "--seed", min=0, help="Seed for weights, shuffling and sample noise.")] = 0,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Images per epoch grid.")] = 16,
+    limit: Annotated[Optional[int], typer.Option(
+        "--limit", min=1, help="Train on the first N training images only.")] = None,
+    validation_size: Annotated[int, typer.Option(
+        "--validation-size", min=1, help="Training images held out for validation (the last ones).")]
+        = 5000,
+    backup_every: Annotated[Optional[int], typer.Option(
+        "--backup-every", min=1, help="Also back up every N training steps (default: every epoch).")]
+        = None,
+    deterministic: Annotated[bool, typer.Option(
+        "--deterministic", help="Deterministic ops: a resumed run ends bit-identical.")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Start over in an existing run directory (deletes it).")] = False,
+    precision: Annotated[Precision, typer.Option(
+        "--precision", help="mixed_bfloat16: bf16 compute, float32 weights.")] = Precision.float32,
+    distribute: Annotated[Distribute, typer.Option(
+        "--distribute", help="mirrored or multi-worker (tf.distribute, TensorFlow), "
+        "data-parallel (keras.distribution, JAX).")] = Distribute.none,
+    init_from: Annotated[Optional[Path], typer.Option(
+        "--init-from", help="Start from the weights of a trained .keras model of the same "
+        "architecture (fine-tuning).")] = None,
+    backend: BackendOpt = None,
+):
+    """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
+    from keras_pixelcnn.training.config import TrainConfig
+
+    config = TrainConfig(
+        run_dir=str(run_dir), data=str(data) if data else None, model=model.value,
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, filters=filters,
+        num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
+        validation_size=validation_size, num_layers=layers, conditional=conditional,
+        backup_every=backup_every, deterministic=deterministic, distribute=distribute.value,
+        precision=precision.value, init_from=str(init_from) if init_from else None,
+    )
+    _start(backend)
+    from keras_pixelcnn.training import train as run_training
+
+    command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,
+                 overwrite=overwrite)
+    typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
+
+
+def _fmt_nll(summary):
+    return (f"{summary['nats_per_image']:.2f} ± {summary['nats_per_image_se']:.2f} nats/image · "
+            f"{summary['nats_per_pixel']:.4f} nats/pixel · {summary['bits_per_dim']:.4f} bits/dim")
+
+
+@app.command()
+def evaluate(
+    model: ModelOpt = DEFAULT_MODEL,
+    data: DataOpt = None,
+    json_out: Annotated[Optional[Path], typer.Option(
+        "--json", help="Also write the results to this JSON file.")] = None,
+    samples: Annotated[int, typer.Option(
+        "--samples", min=0, help="Also draw N samples and score them with the MNIST "
+        "classifier.")] = 0,
+    limit: Annotated[Optional[int], typer.Option(
+        "--limit", min=1, help="Evaluate on the first N test images only (default: all 10,000).")]
+        = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
+    seed: SeedOpt = 0,
+    classifier: Annotated[Optional[Path], typer.Option(
+        "--classifier", help="A classifier .keras (default: the shipped one).")] = None,
+    overwrite: OverwriteOpt = False,
+    backend: BackendOpt = None,
+):
+    """Exact test NLL (nats/image, nats/pixel, bits/dim) and sample quality."""
+    from keras_pixelcnn.io import check_writable_file, save_json
+
+    if json_out is not None:
+        if json_out.suffix != ".json":
+            raise UsageError(f"--json must end in .json, got {json_out}")
+        check_writable_file(json_out, overwrite=overwrite)
+    _start(backend)
+    from keras_pixelcnn.data import load_test_split
+    from keras_pixelcnn.evaluation.classifier import load_classifier
+    from keras_pixelcnn.evaluation.nll import evaluate_model
+    from keras_pixelcnn.evaluation.sample_quality import evaluate_samples
+    from keras_pixelcnn.models.contract import image_shape
+
+    m = _load(model)
+    clf = load_classifier(str(classifier) if classifier else None) if samples else None
+    mnist = load_test_split(str(data) if data else None, image_shape(m), limit)
+    report, seconds = _timed(evaluate_model, m, mnist.test.images, mnist.test.labels,
+                             batch_size=batch_size)
+    report.update(model=str(model), nll_seconds=seconds)
+    typer.echo(f"{model} on {len(mnist.test)} test images")
+    typer.echo(f"  NLL{' (given the true label)' if report['conditional'] else ''}: "
+               f"{_fmt_nll(report['nll'])}")
+    if "nll_label_marginalized" in report:
+        typer.echo("  NLL (label marginalized, uniform prior): "
+                   f"{_fmt_nll(report['nll_label_marginalized'])}")
+    if samples:
+        q = report["sample_quality"] = evaluate_samples(
+            m, clf, mnist, samples, seed, progress=_Progress(f"sampling {samples} images"))
+        typer.echo(f"  classifier score: {q['classifier_score']:.3f} "
+                   f"(real digits: {q['classifier_score_real']:.3f})")
+        typer.echo(f"  Fréchet distance: {q['frechet_distance']:.3f} (real-vs-real floor with "
+                   f"{samples} images: {q['frechet_distance_real_floor']:.3f})")
+        if "label_accuracy" in q:
+            typer.echo(f"  samples classified as their label: {q['label_accuracy']:.3f}")
+    if json_out is not None:
+        save_json(report, json_out)
+        typer.echo(f"wrote {json_out}")
+
+
+@app.command()
+def complete(
+    model: ModelOpt = DEFAULT_MODEL,
+    data: DataOpt = None,
+    num: Annotated[int, typer.Option("--num", min=1, help="Number of test digits to complete.")] = 8,
+    rows: Annotated[int, typer.Option("--rows", min=1, help="Keep rows 0..ROWS-1, sample the rest.")]
+        = 14,
+    completions: Annotated[int, typer.Option("--completions", min=1, help="Completions per digit.")]
+        = 4,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="The first test digit.")] = 0,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("completions.png"),
+    sampler: SamplerOpt = Sampler.fast,
+    overwrite: OverwriteOpt = False,
+    backend: BackendOpt = None,
+):
+    """Hide the bottom of test digits and sample completions."""
+    from keras_pixelcnn.io import check_writable_file
+
+    check_writable_file(_png(out), overwrite=overwrite)
+    _start(backend)
+    from keras_pixelcnn.data import load_test_split
+    from keras_pixelcnn.figures import save_completion_figure
+    from keras_pixelcnn.models.contract import image_shape
+    from keras_pixelcnn.sampling.completion import complete_test_digits
+
+    m = _load(model)
+    test = load_test_split(str(data) if data else None, image_shape(m)).test
+    done, seconds = _timed(complete_test_digits, m, test, offset, num, rows, completions,
+                           seed=seed, sampler=sampler.value,
+                           progress=_Progress(f"completing {num}×{completions} digits"))
+    save_completion_figure(*done, out, title=f"rows {rows}+ hidden and sampled")
+    typer.echo(f"wrote {out} ({num * completions} completions in {seconds:.1f} s)")
+
+
+@show_app.command("progress")
+def show_progress(
+    model: ModelOpt = DEFAULT_MODEL,
+    num: Annotated[int, typer.Option("--num", min=1, help="Number of images (rows).")] = 8,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Intervals between pictured steps.")] = 8,
+    label: Annotated[Optional[int], typer.Option(
+        "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row).")] = None,
+    seed: SeedOpt = 0,
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("progress.png"),
+    overwrite: OverwriteOpt = False,
+    backend: BackendOpt = None,
+):
+    """The generation-progress strip: images at steps 0, 98, 196, ..., 784."""
+    from keras_pixelcnn.io import check_writable_file
+
+    if label is not None and not 0 <= label <= MAX_LABEL:
+        raise UsageError(f"--label {label} is out of range; labels are 0-{MAX_LABEL}")
+    check_writable_file(_png(out), overwrite=overwrite)
+    _start(backend)
+    from keras_pixelcnn.figures import save_progress_strip
+    from keras_pixelcnn.models.contract import is_conditional
+    from keras_pixelcnn.sampling import sample
+
+    m = _load(model)
+    if label is not None and not is_conditional(m):
+        raise UsageError("this model is unconditional; it takes no --label")
+    labels = None
+    if is_conditional(m):
+        labels = [label] * num if label is not None else [k % (MAX_LABEL + 1) for k in range(num)]
+    images = sample(m, num, seed, labels=labels, progress=_Progress(f"sampling {num} images"))
+    shown = save_progress_strip(images, out, num_steps=steps,
+                                title="generation progress (grey: not yet sampled)")
+    typer.echo(f"wrote {out} (steps {', '.join(map(str, shown))})")
+
+
+@show_app.command("data")
+def show_data(
+    data: DataOpt = None,
+    num: Annotated[int, typer.Option("--num", min=1, help="Number of digits.")] = 20,
+    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("data.png"),
+    overwrite: OverwriteOpt = False,
+):
+    """Original MNIST digits next to their binarized form."""
+    from keras_pixelcnn.data import binarize, load_raw
+    from keras_pixelcnn.figures import save_data_grid
+    from keras_pixelcnn.io import check_writable_file
+
+    check_writable_file(_png(out), overwrite=overwrite)
+    x_train = load_raw(str(data) if data else None)[0][:num]
+    save_data_grid(x_train, binarize(x_train), out, ncols=min(num, 10))
+    typer.echo(f"wrote {out} ({len(x_train)} training digits)")
+
+
+@show_app.command("run")
+def show_run(
+    run_dir: Annotated[Path, typer.Argument(help="A training run directory (`train --run-dir`).")],
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="PNG to write (default: RUN_DIR/progress.png).")] = None,
+    panels: Annotated[int, typer.Option("--panels", min=1, help="At most this many epochs.")] = 6,
+    overwrite: OverwriteOpt = False,
+):
+    """A run's per-epoch sample grids and loss curve as one picture."""
+    from keras_pixelcnn.figures import epoch_grids, save_run_figure
+    from keras_pixelcnn.io import check_writable_file
+
+    out = _png(out or run_dir / "progress.png")
+    if not run_dir.is_dir():
+        raise PixelCNNError(f"run directory {run_dir} does not exist")
+    if not epoch_grids(run_dir):
+        raise PixelCNNError(f"{run_dir} has no per-epoch sample grids (samples/epoch_*.png)")
+    check_writable_file(out, overwrite=overwrite)
+    epochs = save_run_figure(str(run_dir), out, max_panels=panels)
+    typer.echo(f"wrote {out} (epochs {', '.join(map(str, epochs))})")
+
+
+def _error(message, code):
+    sys.stderr.write(f"error: {message}\n")
+    return code
+
+
+def main(argv=None, prog_name=None):
+    """Runs the CLI; returns the exit code (errors are one line on stderr)."""
+    try:
+        result = app(args=argv, prog_name=prog_name or "keras-pixelcnn", standalone_mode=False)
+    except PixelCNNError as e:
+        return _error(e, getattr(e, "exit_code", 1))
+    except typer.Abort:
+        sys.stderr.write("aborted\n")
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+    except OSError as e:
+        if not e.strerror:
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        return _error(f"could not write or read a file: {e.strerror}{where}", 1)
+    except Exception as e:
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):
+            # click's usage errors (typer vendors click in recent versions)
+            return _error(e.format_message(), int(e.exit_code) or 2)
+        raise
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,48 @@
+"""The common base of the causal convolutions: what the cached sampler reads.
+
+Every convolution of this package whose output at (i, j) may only depend on
+earlier pixels derives from `CausalConv2D` and declares its *causal window*:
+
+- `causal_geometry`: `(rows, row_shift, left, right)`. Output (i, j) reads
+  input rows `i - row_shift - rows + 1 .. i - row_shift` and columns
+  `j - left .. j + right` (before dilation).
+- `window_kernel(kernel)`: the kernel over exactly that window (cropped and,
+  for masked convolutions, masked), so that a valid convolution of the window
+  gives the layer's output at one position.
+- `bottom_row_reach`: the right-most column offset the window reads on its
+  bottom row (0: the current column; -1: strictly left of it).
+
+The cached sampler (`keras_pixelcnn.sampling.cached`) dispatches on this type,
+not on attribute names.
+"""
+
+from keras.layers import Conv2D
+
+
+class CausalConv2D(Conv2D):
+    """A `Conv2D` whose output at (i, j) reads a causal window of its input.
+
+    Subclasses implement `causal_geometry` and may override `window_kernel`
+    (default: the kernel as it is) and `bottom_row_reach` (default: `right`).
+    It is not registered: only its concrete subclasses are saved in models.
+    """
+
+    @property
+    def causal_geometry(self):
+        raise NotImplementedError(f"{type(self).__name__} must define causal_geometry")
+
+    def window_kernel(self, kernel):
+        return kernel
+
+    @property
+    def bottom_row_reach(self):
+        return self.causal_geometry[3]
+
+    @property
+    def is_pointwise(self):
+        """True when the window is the current position only (a 1×1 conv)."""
+        return (
+            tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.causal_geometry == (1, 0, 0, 0)
+        )

@@ -1,0 +1,96 @@
+"""What a PixelCNN-family model is, and the questions everything else asks it.
+
+A PixelCNN-family model is a functional `keras.Model` that maps images
+`(batch, h, w, c)` (and, when class-conditional, integer labels `(batch,)`)
+to one logit per pixel, `(batch, h, w, c)`. The samplers, the evaluation,
+the callbacks, completion and export all ask their questions here, so this
+module sits below all of them and imports none of them.
+"""
+
+import numpy as np
+
+from keras_pixelcnn.errors import PixelCNNError
+
+
+def is_conditional(model):
+    """True when `model` takes a label input beside the image."""
+    return len(model.inputs) == 2
+
+
+def image_shape(model):
+    """The `(h, w, c)` shape of the images `model` reads."""
+    return tuple(model.inputs[0].shape[1:])
+
+
+def num_classes(model):
+    """The number of classes a conditional model accepts: the input size of
+    its label embedding (None if unconditional)."""
+    import keras
+
+    if not is_conditional(model):
+        return None
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            return int(layer.input_dim)
+    return None
+
+
+def check_labels(model, labels, num_images):
+    """Validates `labels` for `model`; returns an int32 array or None.
+
+    A scalar label is repeated `num_images` times.
+    """
+    if not is_conditional(model):
+        if labels is not None:
+            raise PixelCNNError("this model is unconditional; it takes no labels")
+        return None
+    if labels is None:
+        raise PixelCNNError("this model is class-conditional; pass labels")
+    labels = np.asarray(labels)
+    if labels.ndim == 0:
+        labels = np.full((num_images,), labels)
+    if labels.shape != (num_images,):
+        raise PixelCNNError(f"expected {num_images} labels, got shape {labels.shape}")
+    n = num_classes(model)
+    if labels.dtype.kind not in "iu" or labels.min() < 0 or (n and labels.max() >= n):
+        raise PixelCNNError(f"labels must be integers in [0, {n})")
+    return labels.astype("int32")
+
+
+def check_pixel_model(model, path="model"):
+    """Raises `PixelCNNError` unless `model` returns per-pixel logits."""
+    inputs = getattr(model, "inputs", None) or []
+    if len(inputs) not in (1, 2) or len(inputs[0].shape) != 4:
+        raise PixelCNNError(
+            f"{path} is not a PixelCNN-family model (expected an image input "
+            "(batch, h, w, c) and optionally a label input)"
+        )
+    out_shape = tuple(model.outputs[0].shape[1:]) if len(model.outputs) == 1 else None
+    if out_shape != tuple(inputs[0].shape[1:]):
+        raise PixelCNNError(
+            f"{path} is not a PixelCNN-family model: its output shape {out_shape} "
+            f"is not its image shape {tuple(inputs[0].shape[1:])}"
+        )
+
+
+def check_image_shape(input_shape):
+    """Raises `ValueError` unless `input_shape` is `(height, width, 1)`."""
+    if (
+        not isinstance(input_shape, (tuple, list))
+        or len(input_shape) != 3
+        or input_shape[-1] != 1
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
+            f" with positive ints. Received: input_shape={input_shape!r}"
+        )
+
+
+def check_int_arg(name, value, minimum=1):
+    """Raises `ValueError` (Keras style) unless `value` is an int >= `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Expected an int >= {minimum}. "
+            f"Received: {name}={value!r}"
+        )

@@ -1,0 +1,78 @@
+"""Sampling from PixelCNN-family models, pixel by pixel in raster order.
+
+    images = sample(model, num_images=16, seed=0)          # the face
+    sampler = make_sampler(model, "fast")                   # or "reference"
+    images = sampler.sample(draw_noise(16, (28, 28, 1), 0))
+
+All the randomness is a uniform noise array drawn up front from the seed
+(`draw_noise`), so the same seed gives the same images on every backend, and
+two samplers given the same noise give identical images.
+
+- `reference.py`: the definition, one full forward pass per pixel.
+- `cached.py`: the fast cached sampler, about one forward pass per image.
+- `completion.py`: image completion with either sampler.
+- `compile.py`: compiling a function of a model on the current backend.
+
+This module imports Keras only when a sampler is asked for, so `draw_noise`
+serves the Keras-free SavedModel path too.
+"""
+
+import numpy as np
+
+SAMPLERS = ("fast", "reference")
+
+
+def draw_noise(num_images, shape, seed):
+    """Uniform [0, 1) noise of shape `(num_images, *shape)` from a NumPy seed.
+
+    NumPy (not the backend's RNG) makes the noise, and so the samples, the
+    same on every backend for a given seed.
+    """
+    rng = np.random.default_rng(seed)
+    return rng.random((num_images, *shape), dtype=np.float32)
+
+
+def expand_labels(labels, per_label):
+    """`per_label` images of each label, label by label: ([3, 7], 2) → [3, 3, 7, 7].
+    None stays None (unconditional models)."""
+    if labels is None:
+        return None
+    return np.repeat(np.asarray(labels, dtype="int32"), per_label)
+
+
+def make_sampler(model, name="fast"):
+    """Returns the sampler called `name` ("fast" or "reference") for `model`."""
+    from keras_pixelcnn.errors import PixelCNNError
+
+    if name == "reference":
+        from keras_pixelcnn.sampling.reference import ReferenceSampler
+
+        return ReferenceSampler(model)
+    if name == "fast":
+        from keras_pixelcnn.sampling.cached import CachedSampler
+
+        return CachedSampler(model)
+    raise PixelCNNError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def sample(model, num_images=16, seed=0, labels=None, sampler="fast", progress=None):
+    """Draws `num_images` images from `model` with the given seed.
+
+    Returns a float32 NumPy array `(num_images, h, w, 1)` of 0/1 pixels.
+    """
+    from keras_pixelcnn.models.contract import image_shape
+
+    noise = draw_noise(num_images, image_shape(model), seed)
+    return make_sampler(model, sampler).sample(noise, labels=labels, progress=progress)
+
+
+def __getattr__(name):
+    if name == "ReferenceSampler":
+        from keras_pixelcnn.sampling.reference import ReferenceSampler
+
+        return ReferenceSampler
+    if name == "CachedSampler":
+        from keras_pixelcnn.sampling.cached import CachedSampler
+
+        return CachedSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

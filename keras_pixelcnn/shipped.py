@@ -1,0 +1,25 @@
+"""The models shipped with keras-pixelcnn, wherever the package is installed.
+
+A wheel installs them as package data (`keras_pixelcnn/saved_models/`); a
+checkout or an editable install reads the repository's `saved_models/`.
+"""
+
+from pathlib import Path
+
+PIXELCNN = "pixelcnn.keras"
+GATED_CONDITIONAL = "gated_pixelcnn_conditional.keras"
+CLASSIFIER = "mnist_classifier.keras"
+
+
+def shipped_dir():
+    """The directory holding the shipped `.keras` files."""
+    package = Path(__file__).resolve().parent
+    installed = package / "saved_models"
+    if installed.is_dir():
+        return installed
+    return package.parent / "saved_models"
+
+
+def shipped_model(name):
+    """The path of the shipped model file `name` (e.g. `"pixelcnn.keras"`)."""
+    return shipped_dir() / name

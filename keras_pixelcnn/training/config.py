@@ -1,0 +1,80 @@
+"""The training configuration as plain data, and its one validator.
+
+`TrainConfig.validate()` is the only place that checks a configuration: the
+CLI builds a `TrainConfig` from its options and lets it judge, so an API
+user and a command-line user get the same answer for the same values.
+"""
+
+import dataclasses
+import math
+
+from keras_pixelcnn.data import VALIDATION_SIZE
+from keras_pixelcnn.errors import UsageError
+
+MODEL_FAMILIES = ("pixelcnn", "gated")
+PRECISIONS = ("float32", "mixed_bfloat16")
+SAMPLERS = ("fast", "reference")
+# Configuration fields that change the model or its data stream: a run
+# directory can only be resumed with the same values.
+RUN_IDENTITY = ("model", "filters", "num_residual_blocks", "num_layers", "conditional",
+                "batch_size", "learning_rate", "seed", "limit", "validation_size", "init_from")
+# field → the command-line option that sets it (error messages name the option)
+OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
+
+
+def option(field):
+    return "--" + OPTION.get(field, field).replace("_", "-")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Plain-data training configuration; the defaults are the reference's."""
+
+    run_dir: str = "runs/pixelcnn"
+    data: str | None = None  # a Keras mnist.npz; None loads with tfds
+    model: str = "pixelcnn"
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    filters: int = 64
+    num_residual_blocks: int = 4  # pixelcnn
+    num_layers: int = 8  # gated
+    conditional: bool = False  # gated: class-conditional on the digit label
+    seed: int = 0
+    num_samples: int = 16  # images per epoch grid
+    sampler: str = "fast"
+    limit: int | None = None  # train on the first N training images only
+    validation_size: int = VALIDATION_SIZE
+    backup_every: int | None = None  # also back up every N steps (default: per epoch)
+    deterministic: bool = False  # deterministic ops: a resumed run equals an uninterrupted one
+    distribute: str = "none"  # none, mirrored, multi-worker (TF) or data-parallel (JAX)
+    precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights
+    init_from: str | None = None  # start from a trained .keras model's weights (fine-tuning)
+
+    def validate(self):
+        """Raises `UsageError` (exit code 2) naming the first bad value."""
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("filters", 1),
+                              ("num_samples", 1), ("num_layers", 1), ("validation_size", 1),
+                              ("num_residual_blocks", 0), ("limit", 1), ("backup_every", 1)):
+            value = getattr(self, name)
+            if value is None and name in ("limit", "backup_every"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+                raise UsageError(f"{option(name)} must be {kind}, got {value}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UsageError(f"--seed must be an integer >= 0, got {self.seed}")
+        if not (isinstance(self.learning_rate, (int, float))
+                and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise UsageError(f"--learning-rate must be a positive number, got {self.learning_rate}")
+        for name, choices in (("model", MODEL_FAMILIES), ("precision", PRECISIONS),
+                              ("sampler", SAMPLERS)):
+            if getattr(self, name) not in choices:
+                raise UsageError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}"
+                )
+        if self.conditional and self.model != "gated":
+            raise UsageError("--conditional needs --model gated")
+        from keras_pixelcnn.training.distribution import check_distribute
+
+        check_distribute(self.distribute)

@@ -1,0 +1,362 @@
+"""Training with `model.fit`: data, callbacks, resume, and the final report.
+
+A run directory holds everything a run writes:
+
+    config.json        the configuration and the command line
+    log.csv            per-epoch losses (CSVLogger, appended on resume)
+    samples/           epoch_001.png, ... sample grids from fixed noise
+    backup/            the last backup (see resume.py): run `train` again to resume
+    best.keras         the best model so far by validation loss
+    model.keras        the final model (the best by validation loss)
+    loss_curve.png     train and validation loss per epoch
+    metrics.json       exact test NLL on the full 10,000-image test split
+"""
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import time
+
+import numpy as np
+import keras
+
+from keras_pixelcnn import data as data_lib
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.evaluation.nll import evaluate_nll
+from keras_pixelcnn.figures import read_history, save_loss_curve
+from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
+from keras_pixelcnn.runtime import fastest_jit_compile
+from keras_pixelcnn.training.callbacks import (
+    BestCheckpoint,
+    Diverged,
+    EpochProgress,
+    EpochReport,
+    NaNGuard,
+    SampleGrid,
+)
+from keras_pixelcnn.training.config import RUN_IDENTITY
+from keras_pixelcnn.training.distribution import distribution_scope, prepare_model
+from keras_pixelcnn.training.resume import TrainingState, describe, epoch_data, load_state, restore
+
+
+class TrainingInterrupted(PixelCNNError):
+    """Ctrl-C during training: the backup is kept (exit code 130)."""
+
+    exit_code = 130
+
+
+def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
+    from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn
+
+    if config.model == "gated":
+        return build_gated_pixelcnn(
+            input_shape=image_shape,
+            filters=config.filters,
+            num_layers=config.num_layers,
+            num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+        )
+    return build_pixelcnn(
+        input_shape=image_shape,
+        filters=config.filters,
+        num_residual_blocks=config.num_residual_blocks,
+    )
+
+
+def compile_model(model, learning_rate):
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        # The fastest setting measured per backend (see runtime.py).
+        jit_compile=fastest_jit_compile(),
+    )
+
+
+def _prepare_run_dir(config, overwrite):
+    """Checks that `config.run_dir` is new, or a run with the same identity
+    (resume), or clears it with `overwrite`."""
+    run = config.run_dir
+    record = os.path.join(run, "config.json")
+    if not os.path.isdir(run) or not os.listdir(run):
+        return
+    if not os.path.exists(record):
+        raise PixelCNNError(f"{run} exists and is not a keras-pixelcnn run directory (no config.json)")
+    if overwrite:
+        shutil.rmtree(run)
+        return
+    try:
+        with open(record) as f:
+            old = json.load(f)["config"]
+    except (OSError, ValueError, KeyError):
+        return
+    new = dataclasses.asdict(config)
+    for key in RUN_IDENTITY:
+        if key in old and old[key] != new[key]:
+            raise PixelCNNError(
+                f"{run} holds a run with {key.replace('_', '-')}={old[key]}, not {new[key]}; "
+                "resume it with the same options, or pass --overwrite or another --run-dir"
+            )
+
+
+def _truncate_log(csv_path, epochs):
+    """Keeps the header and the rows of the first `epochs` epochs (a killed
+    run may have logged an epoch it did not back up)."""
+    if not os.path.exists(csv_path):
+        return
+    with open(csv_path) as f:
+        lines = f.read().splitlines()
+    if not lines:
+        return
+    kept = [lines[0]]
+    for line in lines[1:]:
+        try:
+            if int(float(line.split(",")[0])) < epochs:
+                kept.append(line)
+        except ValueError:
+            pass  # a torn last line
+    if kept != lines:
+        with atomic_path(csv_path) as tmp:
+            with open(tmp, "w") as f:
+                f.write("\n".join(kept) + "\n")
+
+
+def warm_start(model, source, name="the source model"):
+    """Copies the weights of the trained model `source` into `model`, whose
+    architecture must be the same (fine-tuning; the optimizer starts fresh)."""
+    ours = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in source.weights]
+    if ours != theirs:
+        raise PixelCNNError(
+            f"{name} does not match the model to train ({source.count_params():,} parameters "
+            f"in {len(theirs)} weights, not {model.count_params():,} in {len(ours)}); pass the "
+            "--model, --filters, --blocks, --layers and --conditional it was trained with"
+        )
+    model.set_weights(source.get_weights())
+
+
+def _set_deterministic(enabled):
+    if enabled and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def _log_history(csv_path):
+    """The run's per-epoch log (all invocations) as {column: [floats]}, or {}."""
+    if not os.path.exists(csv_path):
+        return {}
+    try:
+        return read_history(csv_path)
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _best_val_loss(history):
+    values = [v for v in history.get("val_loss", []) if math.isfinite(v)]
+    return min(values) if values else None
+
+
+def _merge(earlier, later):
+    """Two per-epoch histories one after the other."""
+    keys = set(earlier) | set(later)
+    return {k: list(earlier.get(k, [])) + list(later.get(k, [])) for k in keys}
+
+
+class _Run:
+    """The paths of a run directory (see the module docstring)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.backup = os.path.join(directory, "backup")
+        self.log = os.path.join(directory, "log.csv")
+        self.best = os.path.join(directory, "best.keras")
+        self.model = os.path.join(directory, "model.keras")
+        self.config = os.path.join(directory, "config.json")
+        self.metrics = os.path.join(directory, "metrics.json")
+        self.loss_curve = os.path.join(directory, "loss_curve.png")
+        self.samples = os.path.join(directory, "samples")
+
+
+def _setup(config, mnist, overwrite):
+    """Validates everything before anything is written; returns the splits,
+    the backup state (or None) and the model to start from (or None)."""
+    config.validate()
+    check_writable_dir(config.run_dir)
+    _prepare_run_dir(config, overwrite)
+    if mnist is None:
+        mnist = data_lib.load_mnist(config.data, config.validation_size)
+    if len(mnist.validation) == 0:
+        raise PixelCNNError("the validation split is empty")
+    state = load_state(os.path.join(config.run_dir, "backup"))
+    source = None
+    if config.init_from and state is None:
+        from keras_pixelcnn.saving import load_model
+
+        source = load_model(config.init_from)  # checked before anything is written
+    return mnist, state, source
+
+
+def _build_or_restore(config, image_shape, state, source, print_fn):
+    """Builds and compiles the model; loads the backup or the warm start."""
+    _set_deterministic(config.deterministic)
+    keras.utils.set_random_seed(config.seed)
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.precision)
+    try:
+        model = prepare_model(build_model(config, image_shape), config.distribute)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    compile_model(model, config.learning_rate)
+    if state is not None:
+        restore(model, state)
+        print_fn(f"resuming from the backup {describe(state['epoch'], state['step'] or 0)} "
+                 f"({os.path.dirname(state['weights_path'])})")
+    elif source is not None:
+        warm_start(model, source, config.init_from)
+        print_fn(f"starting from the weights of {config.init_from}")
+    return model
+
+
+def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_fn):
+    return [
+        EpochProgress(config.epochs, verbose),
+        NaNGuard(),  # first: nothing after it may save NaN weights
+        keras.callbacks.CSVLogger(run.log, append=True),
+        BestCheckpoint(run.best, best=best),
+        SampleGrid(run.samples, config.num_samples, config.seed, config.sampler),
+        EpochReport(num_train, num_pixels, print_fn=print_fn),
+        backup,  # last: the commit point of an epoch
+    ]
+
+
+def _fit_epochs(model, config, train_split, validation, callbacks, first_epoch, first_step,
+                verbose):
+    """One `fit` per epoch, on that epoch's images in their fixed order.
+    Returns the per-epoch logs of this invocation (the `History`s merged)."""
+    labels = train_split.labels if config.conditional else None
+    logs = {}
+    for epoch in range(first_epoch, config.epochs):
+        skip = first_step if epoch == first_epoch else 0
+        x, y = epoch_data(train_split.images, labels, config.batch_size, config.seed, epoch, skip)
+        history = model.fit(x, y, batch_size=config.batch_size, epochs=epoch + 1,
+                            initial_epoch=epoch, validation_data=validation,
+                            validation_batch_size=256, callbacks=callbacks, shuffle=False,
+                            verbose=verbose)
+        for key, values in history.history.items():
+            logs.setdefault(key, []).extend(float(v) for v in values)
+        logs.setdefault("epoch", []).extend(history.epoch)
+    return logs
+
+
+def _where(backup, state):
+    return backup.last or (state and (state["epoch"], state["step"]))
+
+
+def _interrupted(backup, state, run):
+    where = _where(backup, state)
+    kept = (f"the backup {describe(*where)} is kept in {run.backup}"
+            if where else "no backup had been written yet")
+    return TrainingInterrupted(f"interrupted: {kept}; run the same command again to resume")
+
+
+def _diverged(error, backup, state, run):
+    where = _where(backup, state)
+    kept = (f"the last good backup ({describe(*where)}) is kept in {run.backup}"
+            if where else "no good backup exists yet")
+    best = f" and the best model in {run.best}" if os.path.exists(run.best) else ""
+    return PixelCNNError(
+        f"training diverged: {error}; {kept}{best}. Lower --learning-rate and start a new "
+        "run (--overwrite or another --run-dir)"
+    )
+
+
+def _report(model, config, mnist, train_split, history, seconds, command, run, print_fn):
+    """Writes model.keras, loss_curve.png and metrics.json (the test NLL)."""
+    save_model(model, run.model)
+    save_loss_curve(history, run.loss_curve)
+    print_fn(f"evaluating the test NLL on {len(mnist.test)} test images ...")
+    test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
+    # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
+    first = mnist.test.take(1000)
+    test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
+    val = history.get("val_loss", [])
+    metrics = {
+        "model": config.model,
+        "conditional": config.conditional,
+        "parameters": int(model.count_params()),
+        "test_nll": test,
+        "test_nll_first_1000_nats_per_image": test_first_1000,
+        "epochs": len(history.get("epoch", [])),
+        "best_epoch": int(np.argmin(val)) + 1 if val else None,
+        "final_val_nats_per_pixel": val[-1] if val else None,
+        "train_images": len(train_split),
+        "validation_images": len(mnist.validation),
+        "binarization": "uint8 pixel > 127.5",
+        "backend": keras.backend.backend(),
+        "keras_version": keras.__version__,
+        "init_from": config.init_from,
+        "fit_seconds_this_invocation": round(seconds, 1),
+        "command": command,
+    }
+    save_json(metrics, run.metrics)
+    print_fn(
+        f"test NLL: {test['nats_per_pixel']:.4f} nats/pixel · "
+        f"{test['nats_per_image']:.2f} ± {test['nats_per_image_se']:.2f} nats/image · "
+        f"{test['bits_per_dim']:.4f} bits/dim"
+    )
+    return metrics
+
+
+def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=False):
+    """Trains a model as `config` says; returns the final metrics dict.
+
+    Running it again with the same configuration resumes from the last
+    backup (`RUN_DIR/backup/`) and, once all epochs are done, only rewrites
+    the final outputs.
+
+    Args:
+        config: a `TrainConfig`.
+        mnist: an optional `data.MNIST` (tests pass small synthetic data);
+            by default it is loaded from `config.data` or tfds.
+        verbose: the `fit` verbosity (1: progress bar).
+        command: the command line to record in config.json / metrics.json.
+        print_fn: where progress lines go (default: print).
+        overwrite: start over in an existing run directory.
+    """
+    print_fn = print_fn or (lambda line: print(line, flush=True))
+    mnist, state, source = _setup(config, mnist, overwrite)
+    train_split = mnist.train if config.limit is None else mnist.train.take(config.limit)
+    image_shape = tuple(train_split.images.shape[1:])
+    run = _Run(config.run_dir)
+    first_epoch, first_step = (int(state["epoch"]), int(state["step"] or 0)) if state else (0, 0)
+
+    with distribution_scope(config.distribute) as replicas:
+        if replicas > 1:
+            print_fn(f"training on {replicas} replicas ({config.distribute}); "
+                     f"global batch {config.batch_size}")
+        model = _build_or_restore(config, image_shape, state, source, print_fn)
+        os.makedirs(run.dir, exist_ok=True)
+        save_json({"config": dataclasses.asdict(config), "command": command}, run.config)
+        _truncate_log(run.log, first_epoch)
+        earlier = _log_history(run.log)  # the epochs of earlier invocations
+        backup = TrainingState(run.backup, math.ceil(len(train_split) / config.batch_size),
+                               config.backup_every, first_epoch, first_step)
+        callbacks = _callbacks(config, run, len(train_split), int(np.prod(image_shape)), backup,
+                               _best_val_loss(earlier), verbose, print_fn)
+        v = mnist.validation
+        validation = ([v.images, v.labels] if config.conditional else v.images, v.images)
+        start = time.perf_counter()
+        try:
+            logs = _fit_epochs(model, config, train_split, validation, callbacks, first_epoch,
+                               first_step, verbose)
+        except KeyboardInterrupt:
+            raise _interrupted(backup, state, run) from None
+        except Diverged as e:
+            raise _diverged(e, backup, state, run) from None
+        seconds = time.perf_counter() - start
+    if os.path.exists(run.best):
+        model = keras.saving.load_model(run.best)
+    # The whole run: earlier invocations' epochs from the log, this one's from `fit`.
+    history = _merge(earlier, logs)
+    return _report(model, config, mnist, train_split, history, seconds, command, run, print_fn)
