@@ -61,7 +61,7 @@ def main():
     import keras
 
     from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, load_model
-    from keras_pixelcnn.sampling import is_conditional
+    from keras_pixelcnn.models.contract import is_conditional
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
                             capture_output=True, text=True).stdout.strip()

@@ -27,7 +27,7 @@ def main():
 
     import keras
 
-    from keras_pixelcnn.classifier import build_classifier, train_classifier
+    from keras_pixelcnn.evaluation.classifier import build_classifier, train_classifier
     from keras_pixelcnn.data import load_mnist
     from keras_pixelcnn.io import save_json, save_model
 

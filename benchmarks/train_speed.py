@@ -85,7 +85,7 @@ def _keras_worker(name, steps, batch_size, repeats):
     import keras_pixelcnn  # sets the default runtime options before Keras loads
     import keras
 
-    from keras_pixelcnn.resume import epoch_data
+    from keras_pixelcnn.training.resume import epoch_data
     from keras_pixelcnn.runtime import fastest_jit_compile
 
     if name.endswith("bf16"):

@@ -256,7 +256,9 @@ def train(
     backend: BackendOpt = None,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
-    from keras_pixelcnn.training.config import TrainConfig
+    _start(backend)
+    from keras_pixelcnn.training import TrainConfig
+    from keras_pixelcnn.training import train as run_training
 
     config = TrainConfig(
         run_dir=str(run_dir), data=str(data) if data else None, model=model.value,
@@ -266,9 +268,6 @@ def train(
         backup_every=backup_every, deterministic=deterministic, distribute=distribute.value,
         precision=precision.value, init_from=str(init_from) if init_from else None,
     )
-    _start(backend)
-    from keras_pixelcnn.training import train as run_training
-
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,
                  overwrite=overwrite)
@@ -344,7 +343,8 @@ def complete(
     model: ModelOpt = DEFAULT_MODEL,
     data: DataOpt = None,
     num: Annotated[int, typer.Option("--num", min=1, help="Number of test digits to complete.")] = 8,
-    rows: Annotated[int, typer.Option("--rows", min=1, help="Keep rows 0..ROWS-1, sample the rest.")]
+    rows: Annotated[int, typer.Option(
+        "--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest.")]
         = 14,
     completions: Annotated[int, typer.Option("--completions", min=1, help="Completions per digit.")]
         = 4,

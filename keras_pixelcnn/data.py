@@ -97,8 +97,9 @@ def _offline_error(reason):
     )
 
 
-def probe_download_host(url=TFDS_MNIST_URL, timeout=PROBE_TIMEOUT):
-    """None if `url`'s host answers within `timeout` seconds, else why not.
+def probe_download_host(url=None, timeout=PROBE_TIMEOUT):
+    """None if `url`'s host (default: tfds's MNIST host) answers within
+    `timeout` seconds, else why not.
 
     tensorflow-datasets retries a failed download for minutes; this answers
     in seconds. Any HTTP answer counts as reachable; proxies from the
@@ -107,6 +108,7 @@ def probe_download_host(url=TFDS_MNIST_URL, timeout=PROBE_TIMEOUT):
     import urllib.error
     import urllib.request
 
+    url = url or TFDS_MNIST_URL
     try:
         urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
     except urllib.error.HTTPError:
@@ -121,19 +123,23 @@ def load_tfds(data_dir=None):
     """Loads MNIST with tensorflow-datasets (downloads on first use).
 
     A copy tfds already prepared is used as it is. Otherwise the download
-    host is probed first, so that offline this fails within seconds with a
-    message that names `--data PATH`.
+    host is probed first, so that offline this fails within seconds (tfds
+    itself retries for minutes) with a message that names `--data PATH`.
     """
     try:
         import tensorflow_datasets as tfds
 
-        builder = tfds.builder("mnist", data_dir=data_dir)
-        if not builder.is_prepared():
+        def load(download):
+            return tfds.load("mnist", split=["train", "test"], as_supervised=True,
+                             data_dir=data_dir, download=download)
+
+        try:
+            train, test = load(download=False)  # a prepared copy
+        except Exception:  # not prepared: download it, if the host answers
             reason = probe_download_host()
             if reason:
-                raise _offline_error(reason)
-        train, test = tfds.load("mnist", split=["train", "test"], as_supervised=True,
-                                data_dir=data_dir)
+                raise _offline_error(reason) from None
+            train, test = load(download=True)
         (x_train, y_train), (x_test, y_test) = (
             next(iter(tfds.as_numpy(ds.batch(100_000)))) for ds in (train, test)
         )

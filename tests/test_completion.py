@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from keras_pixelcnn import PixelCNNError, build_gated_pixelcnn
-from keras_pixelcnn.completion import complete, occlude
+from keras_pixelcnn.sampling.completion import complete, occlude
 
 
 def test_completion_keeps_the_known_rows_and_varies_the_rest(tiny_model):

@@ -1,3 +1,4 @@
+import os
 import numpy as np
 import pytest
 
@@ -66,15 +67,89 @@ def test_validation_size_must_fit(fake_npz):
         load_mnist(fake_npz)
 
 
-def test_tfds_failure_names_the_data_option(monkeypatch):
+def test_tfds_failure_names_the_data_option(monkeypatch, tmp_path):
+    """Not prepared and the host unreachable: the probe answers at once and
+    tfds is never asked to download (it would retry for minutes)."""
+    import time
+
     import tensorflow_datasets as tfds
 
-    def offline(*args, **kwargs):
-        raise ConnectionError("Failed to resolve host")
+    from keras_pixelcnn import data
 
-    monkeypatch.setattr(tfds, "load", offline)
-    with pytest.raises(PixelCNNError, match="pass --data PATH"):
+    real_load, downloads = tfds.load, []
+
+    def load(*args, download=True, **kwargs):
+        downloads.append(download)
+        return real_load(*args, download=download, **dict(kwargs, data_dir=str(tmp_path)))
+
+    monkeypatch.setattr(tfds, "load", load)
+    monkeypatch.setattr(data, "TFDS_MNIST_URL", "http://127.0.0.1:9/mnist/")  # nothing listens
+    start = time.perf_counter()
+    with pytest.raises(PixelCNNError, match=r"127\.0\.0\.1:9/mnist/ is unreachable.*pass --data PATH"):
         load_mnist(None)
+    assert time.perf_counter() - start < 30
+    assert downloads == [False]  # only the look for a prepared copy
+
+
+def test_probe_tells_an_answering_host_from_a_dead_one():
+    import http.server
+    import threading
+
+    from keras_pixelcnn.data import probe_download_host
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/mnist/"
+        assert probe_download_host(url, timeout=5) is None  # any HTTP answer counts
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "unreachable" in probe_download_host(url, timeout=5)  # the port is closed now
+
+
+TFDS_DOWNLOAD = r"""
+import sys, tempfile
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.download import downloader
+downloader.MAX_RETRIES = 0  # fail at the first refused connection, not after minutes
+try:
+    tfds.builder("mnist", data_dir=tempfile.mkdtemp()).download_and_prepare()
+except BaseException as e:
+    chain = []
+    while e is not None:
+        chain.append(f"{type(e).__name__}: {e}")
+        e = e.__cause__ or e.__context__
+    print("\n".join(chain))
+    sys.exit(1)
+print("DOWNLOADED")
+"""
+
+
+def test_tfds_reaches_the_download_on_this_install():
+    """The import bug of tensorflow-datasets 4.9 (importlib_resources): the
+    download must fail only for want of the network, never on an import.
+    A proxy that refuses every connection stands for 'offline' everywhere."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+               https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9",
+               NO_PROXY="", no_proxy="", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", TFDS_DOWNLOAD], capture_output=True, text=True,
+                            env=env, timeout=300)
+    out = result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr[-2000:]
+    assert "ImportError" not in out and "ModuleNotFoundError" not in out, out
+    assert "127.0.0.1" in out and ("ProxyError" in out or "ConnectionError" in out), out
 
 
 def test_tfds_path_with_mock_data():

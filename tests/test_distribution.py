@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import keras
 
-from keras_pixelcnn.distribution import check_distribute
+from keras_pixelcnn.training.distribution import check_distribute
 from keras_pixelcnn.errors import PixelCNNError
 
 from helpers import ROOT

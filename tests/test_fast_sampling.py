@@ -3,7 +3,7 @@ import pytest
 import keras
 
 from keras_pixelcnn import PixelCNNError, ReferenceSampler, build_gated_pixelcnn, build_pixelcnn, draw_noise
-from keras_pixelcnn.fast_sampling import CachedSampler
+from keras_pixelcnn.sampling.cached import CachedSampler
 
 
 def _models():

@@ -10,7 +10,7 @@ from keras_pixelcnn.figures import (
     save_progress_strip,
     save_run_figure,
 )
-from keras_pixelcnn.plots import save_grid
+from keras_pixelcnn.figures import save_grid
 
 
 def _is_png(path):
@@ -30,7 +30,7 @@ def test_figures_are_pngs(tmp_path):
     x = (np.random.default_rng(0).random((3, 28, 28, 1)) > 0.5).astype("float32")
     save_progress_strip(x, tmp_path / "p.png")
     save_data_grid(x[..., 0] * 255, x, tmp_path / "d.png", ncols=3)
-    save_completion_figure(x, x, np.stack([x, x], axis=1), tmp_path / "c.png", row_titles=["a", "b", "c"])
+    save_completion_figure(x, x, np.stack([x, x], axis=1), ["a", "b", "c"], tmp_path / "c.png")
     for name in "pdc":
         assert _is_png(tmp_path / f"{name}.png")
 

@@ -12,7 +12,7 @@ import pytest
 
 from keras_pixelcnn import TrainConfig, load_mnist, train
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.resume import epoch_data, epoch_order, load_state
+from keras_pixelcnn.training.resume import epoch_data, epoch_order, load_state
 
 from helpers import ROOT
 
@@ -26,8 +26,8 @@ TRAIN_ARGS = ["--epochs", "2", "--filters", "8", "--blocks", "1", "--samples", "
 CHILD = r"""
 import os, signal, sys
 sys.path.insert(0, {root!r})
-import cli
-from keras_pixelcnn import resume
+from keras_pixelcnn import cli
+from keras_pixelcnn.training import resume
 mode, k = os.environ["KILL_AT"].split(":")
 k, sig = int(k), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
 if mode == "step":
@@ -104,22 +104,36 @@ def test_ctrl_c_keeps_the_backup_and_says_how_to_resume(fake_npz, tmp_path):
     assert load_state(run / "backup")["global_step"] == 8
 
 
-def test_divergence_stops_with_a_clear_message(fake_npz, tmp_path):
+def test_divergence_stops_with_a_clear_message(fake_npz, tmp_path, monkeypatch):
+    """Epoch 1 trains on good data and is backed up; epoch 2's data is NaN.
+    The backup must stay the finite one of epoch 1 (the NaN guard runs before
+    the backup callback), and the message must point at it."""
+    from keras_pixelcnn.training import trainer as train_module
+
+    real_epoch_data = train_module.epoch_data
+
+    def poisoned(images, labels, batch_size, seed, epoch, skip=0):
+        x, y = real_epoch_data(images, labels, batch_size, seed, epoch, skip)
+        if epoch == 1:
+            x = np.full_like(x, np.nan)
+        return x, x
+
+    monkeypatch.setattr(train_module, "epoch_data", poisoned)
     mnist = load_mnist(fake_npz, validation_size=16)
     config = TrainConfig(run_dir=str(tmp_path / "r"), epochs=3, batch_size=8, filters=8,
-                         num_residual_blocks=1, num_samples=2, learning_rate=1e12)
+                         num_residual_blocks=1, num_samples=2, backup_every=3)
     with pytest.raises(PixelCNNError, match="training diverged: loss became NaN or infinite") as e:
         train(config, mnist=mnist, verbose=0, print_fn=lambda _: None)
-    assert "Lower --learning-rate" in str(e.value) and "\n" not in str(e.value)
+    message = str(e.value)
+    assert "at epoch 2, step 1" in message and "\n" not in message
+    assert "the last good backup (after epoch 1)" in message and "Lower --learning-rate" in message
     state = load_state(tmp_path / "r" / "backup")
-    if state is not None:  # whatever was backed up is finite
-        import keras
+    assert (state["epoch"], state["step"]) == (1, 0)
+    from keras_pixelcnn.training import build_model
 
-        from keras_pixelcnn.training import build_model
-
-        model = build_model(config)
-        model.load_weights(state["weights_path"])
-        assert all(np.isfinite(w).all() for w in model.get_weights())
+    model = build_model(config)
+    model.load_weights(state["weights_path"])
+    assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
 def test_resuming_with_other_options_is_refused(fake_npz, tmp_path):

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from keras_pixelcnn.sample_quality import classifier_score, frechet_distance
+from conftest import needs_mnist
+from keras_pixelcnn.evaluation.sample_quality import classifier_score, frechet_distance
 
 
 def test_classifier_score_bounds():
@@ -34,3 +35,28 @@ def test_frechet_distance_is_stable_for_singular_covariances():
     a = np.concatenate([x, np.zeros((50, 3))], axis=1)  # rank 2 in 5 dims
     d = frechet_distance(a, a + 1.0)
     assert math.isfinite(d) and d == pytest.approx(5.0, abs=1e-6)
+
+
+@needs_mnist
+def test_real_digits_score_like_real_data_and_blank_images_do_not(mnist_npz):
+    """The whole pipeline on known cases: real test digits passed off as
+    samples must score like the real-data figures; blank or constant images
+    must score badly."""
+    from keras_pixelcnn.data import load_mnist
+    from keras_pixelcnn.evaluation.classifier import load_classifier
+    from keras_pixelcnn.evaluation.sample_quality import sample_quality
+
+    mnist = load_mnist(mnist_npz)
+    clf = load_classifier()
+    test, reference = mnist.test.images[:2000], mnist.train.images[:500]
+    real = sample_quality(clf, mnist.test.images[5000:5500], test, reference,
+                          labels=mnist.test.labels[5000:5500])
+    assert real["classifier_score"] > 9.0
+    assert abs(real["classifier_score"] - real["classifier_score_real"]) < 0.5
+    assert real["frechet_distance"] < 2 * real["frechet_distance_real_floor"] + 1
+    assert real["label_accuracy"] > 0.97
+    blank = sample_quality(clf, np.zeros((500, 28, 28, 1), "float32"), test, reference,
+                           labels=mnist.test.labels[:500])
+    assert blank["classifier_score"] < 1.5  # one class for every image
+    assert blank["frechet_distance"] > 10 * real["frechet_distance_real_floor"]
+    assert blank["label_accuracy"] < 0.3

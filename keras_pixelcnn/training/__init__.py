@@ -2,7 +2,7 @@
 multi-device engines and the per-backend runtime.
 
 - `config.py`: `TrainConfig`, plain data, and its one validator.
-- `train.py`: `train(config)`: run setup, build/restore, callbacks, the epoch
+- `trainer.py`: `train(config)`: run setup, build/restore, callbacks, the epoch
   loop and the final report.
 - `callbacks.py`: sample grids, the epoch report, the best checkpoint, the
   NaN guard.
@@ -11,7 +11,7 @@ multi-device engines and the per-backend runtime.
 """
 
 from keras_pixelcnn.training.config import MODEL_FAMILIES, PRECISIONS, TrainConfig
-from keras_pixelcnn.training.train import build_model, compile_model, train, warm_start
+from keras_pixelcnn.training.trainer import build_model, compile_model, train, warm_start
 
 __all__ = ["MODEL_FAMILIES", "PRECISIONS", "TrainConfig", "build_model", "compile_model",
            "train", "warm_start"]

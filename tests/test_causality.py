@@ -1,0 +1,112 @@
+"""Whole-model causality at every position of a small image.
+
+For every output pixel p, the gradient with respect to every input pixel at
+or after p in raster order must be exactly zero, for several random inputs
+and for random weights as well as for positive weights that keep every unit
+alive (so a zero cannot hide behind a dead ReLU or a saturated gate). The
+Gated PixelCNN must also see every earlier pixel of its receptive field: no
+blind spot.
+"""
+
+import numpy as np
+import pytest
+import keras
+from keras import ops
+
+from helpers import input_gradient
+from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn
+
+H = W = 7
+
+
+def _jacobian_rows(model, x, labels=None):
+    """|d out[p] / d x| for every position p of one image `x` (h, w): an
+    array (h*w, h, w). The batch holds h*w copies; copy b's gradient comes
+    only from its own output at position b (images are independent)."""
+    n = H * W
+    batch = np.repeat(x[None, :, :, None], n, axis=0).astype("float32")
+    pick = np.zeros((n, H, W, 1), "float32")
+    pick[np.arange(n), np.arange(n) // W, np.arange(n) % W, 0] = 1.0
+    pick = ops.convert_to_tensor(pick)
+
+    def total(v):
+        out = model(v if labels is None else [v, ops.convert_to_tensor(np.full((n,), labels, "int32"))])
+        return ops.sum(ops.cast(out, "float32") * pick)
+
+    return np.abs(input_gradient(total, batch, ())[..., 0])
+
+
+def _future(p):
+    mask = np.zeros(H * W, bool)
+    mask[p:] = True
+    return mask.reshape(H, W)
+
+
+def _positive_weights(model, value=0.02):
+    model.set_weights([np.full(w.shape, value if w.ndim > 1 else 0.0, w.dtype)
+                       for w in model.get_weights()])
+
+
+def _pixelcnn():
+    keras.utils.set_random_seed(1)
+    return build_pixelcnn(input_shape=(H, W, 1), filters=4, num_residual_blocks=2,
+                          input_kernel_size=3)
+
+
+def _gated(num_classes=None):
+    keras.utils.set_random_seed(2)
+    return build_gated_pixelcnn(input_shape=(H, W, 1), filters=4, num_layers=3, kernel_size=3,
+                                input_kernel_size=3, num_classes=num_classes)
+
+
+def _check_no_future(model, labels=None):
+    """Checks three inputs; returns the Jacobians of the two strictly
+    positive ones (where every unit of a positive-weight model is alive)."""
+    rng = np.random.default_rng(0)
+    binary = (rng.random((H, W)) > 0.5).astype("float32")
+    positive = []
+    for x in (rng.random((H, W)) + 0.01, binary, np.ones((H, W))):
+        rows = _jacobian_rows(model, x, labels)
+        for p in range(H * W):
+            assert not rows[p][_future(p)].any(), f"output {divmod(p, W)} sees a later input"
+        if x is not binary:
+            positive.append(rows)
+    return positive
+
+
+@pytest.mark.parametrize("weights", ["random", "positive"])
+def test_pixelcnn_never_sees_the_future(weights):
+    model = _pixelcnn()
+    if weights == "positive":
+        _positive_weights(model)
+    for rows in _check_no_future(model):
+        if weights != "positive":
+            break
+        for p in range(H * W):  # alive units: the left and upper neighbours are seen
+            i, j = divmod(p, W)
+            if j > 0:
+                assert rows[p][i, j - 1] > 0
+            if i > 0:
+                assert rows[p][i - 1, j] > 0
+
+
+@pytest.mark.parametrize("num_classes", [None, 10])
+@pytest.mark.parametrize("weights", ["random", "positive"])
+def test_gated_sees_its_whole_past_and_no_future(num_classes, weights):
+    model = _gated(num_classes)
+    if weights == "positive":
+        _positive_weights(model)
+    jacobians = _check_no_future(model, labels=None if num_classes is None else 3)
+    if weights != "positive":
+        return
+    reach = 1 + 2 * 1  # first layer k0 // 2, then k // 2 per later layer
+    for rows, p in ((rows, p) for rows in jacobians for p in range(H * W)):
+        i, j = divmod(p, W)
+        expected = np.zeros((H, W), bool)
+        expected[max(i - reach, 0) : i, max(j - reach, 0) : j + reach + 1] = True  # rows above
+        expected[i, max(j - reach, 0) : j] = True  # the current row, left of j
+        seen = rows[p] > 0
+        assert np.array_equal(seen, expected), (
+            f"output {(i, j)}: blind spot at {np.argwhere(expected & ~seen).tolist()}, "
+            f"unexpected at {np.argwhere(seen & ~expected).tolist()}"
+        )
