@@ -68,3 +68,23 @@ def test_unrelated_keras_model_is_rejected(tmp_path):
     keras.Model(inputs, keras.layers.Dense(3)(inputs)).save(tmp_path / "dense.keras")
     with pytest.raises(PixelCNNError, match="not a PixelCNN-family model"):
         load_model(tmp_path / "dense.keras")
+
+
+@pytest.mark.parametrize("order", ["keras_pixelcnn, keras", "keras, keras_pixelcnn"])
+def test_importing_the_package_registers_the_layers_in_either_order(tiny_model, tmp_path, order):
+    """`import keras_pixelcnn` loads no Keras (the CLI's --help stays instant),
+    yet a .keras file loads without custom_objects whichever is imported first."""
+    tiny_model().save(tmp_path / "m.keras")
+    code = f"""
+import sys
+import {order.split(", ")[0]}
+if {order.split(", ")[0]!r} == "keras_pixelcnn":
+    assert "keras" not in sys.modules and "tensorflow" not in sys.modules, "eager import"
+import {order.split(", ")[1]}
+import keras
+m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})
+print("ok", type(m.get_layer("input_conv")).__name__)
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "ok MaskedConv2D" in result.stdout

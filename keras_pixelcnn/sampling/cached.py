@@ -198,9 +198,13 @@ class CachedSampler:
 
     def _window_conv(self, step, window):
         layer = step.node.operation
-        kernel = (layer.window_kernel(layer.kernel) if isinstance(layer, CausalConv2D)
-                  else layer.kernel)
-        window = ops.cast(window, kernel.dtype)  # mixed precision: compute in the weights' dtype
+        # As the layer computes under its dtype policy (mixed precision: the
+        # float32 weights are cast to the bfloat16 compute dtype).
+        dtype = layer.compute_dtype
+        kernel = ops.cast(layer.kernel, dtype)
+        if isinstance(layer, CausalConv2D):
+            kernel = layer.window_kernel(kernel)
+        window = ops.cast(window, dtype)
         if window.shape[1] == kernel.shape[0] and window.shape[2] == kernel.shape[1]:
             # One output position: a matmul is much faster than a tiny conv.
             batch = ops.shape(window)[0]
@@ -210,7 +214,7 @@ class CachedSampler:
         else:
             out = ops.conv(window, kernel, strides=1, padding="valid")
         if layer.use_bias:
-            out = out + layer.bias
+            out = out + ops.cast(layer.bias, dtype)
         return layer.activation(out) if layer.activation is not None else out
 
     def _window_value(self, step, caches, canvas, i, j, ncols):

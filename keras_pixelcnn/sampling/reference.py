@@ -24,7 +24,8 @@ def _reference_fill(model, x, noise, labels, start, stop):
 
     def body(p, x):
         logits = model(x if labels is None else [x, labels], training=False)
-        flat_logits = ops.reshape(logits, (batch, h * w * c))
+        # float32, as the cached sampler: under mixed precision the logits are bfloat16
+        flat_logits = ops.reshape(ops.cast(logits, "float32"), (batch, h * w * c))
         prob = ops.sigmoid(ops.take(flat_logits, p, axis=1))
         u = ops.take(flat_noise, p, axis=1)
         value = ops.cast(ops.less(u, prob), x.dtype)
