@@ -49,10 +49,14 @@ def _forward_ips(model, noise, labels, repeats=5):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=[
-        str(ROOT / "saved_models" / "pixelcnn.keras"),
-        str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras"),
-    ])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[
+            str(ROOT / "saved_models" / "pixelcnn.keras"),
+            str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras"),
+        ],
+    )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 16, 64, 256])
     parser.add_argument("--reference-batches", nargs="+", type=int, default=[1, 16, 64])
     parser.add_argument("--repeats", type=int, default=2)
@@ -63,11 +67,14 @@ def main():
     from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, load_model
     from keras_pixelcnn.models.contract import is_conditional
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
     print(f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs")
-    print(f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast img/s':>11} {'speed-up':>9}"
-          f" {'1 forward img/s':>16} {'fast cost / forward':>20}")
+    print(
+        f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast img/s':>11} {'speed-up':>9}"
+        f" {'1 forward img/s':>16} {'fast cost / forward':>20}"
+    )
     for path in args.models:
         if not os.path.exists(path):
             print(f"{Path(path).name:<34} (not found, skipped)")
@@ -86,8 +93,11 @@ def main():
             else:
                 ref_text, ratio = f"{'—':>16}", f"{'—':>9}"
             fwd = _forward_ips(model, noise, labels)
-            print(f"{Path(path).name:<34} {batch:>5} {ref_text} {fast_ips:11.1f} {ratio}"
-                  f" {fwd:16.0f} {fwd / fast_ips:19.1f}×", flush=True)
+            print(
+                f"{Path(path).name:<34} {batch:>5} {ref_text} {fast_ips:11.1f} {ratio}"
+                f" {fwd:16.0f} {fwd / fast_ips:19.1f}×",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -27,27 +27,32 @@ def main():
 
     import keras
 
-    from keras_pixelcnn.evaluation.classifier import build_classifier, train_classifier
     from keras_pixelcnn.data import load_mnist
+    from keras_pixelcnn.evaluation.classifier import build_classifier, train_classifier
     from keras_pixelcnn.io import save_json, save_model
 
     mnist = load_mnist(args.data)
     start = time.perf_counter()
     model, test_accuracy = train_classifier(mnist, epochs=args.epochs, seed=args.seed)
-    print(f"test accuracy on binarized MNIST: {test_accuracy:.4f} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"test accuracy on binarized MNIST: {test_accuracy:.4f} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     inference = build_classifier(mnist.train.images.shape[1:])  # no optimizer state: 3× smaller
     inference.set_weights(model.get_weights())
     save_model(inference, args.out)
-    save_json({
-        "test_accuracy": test_accuracy,
-        "test_images": int(len(mnist.test.images)),
-        "epochs": args.epochs,
-        "parameters": int(model.count_params()),
-        "binarization": "uint8 pixel > 127.5",
-        "backend": keras.backend.backend(),
-        "command": "python benchmarks/train_classifier.py " + " ".join(sys.argv[1:]),
-    }, os.path.splitext(args.out)[0] + ".json")
+    save_json(
+        {
+            "test_accuracy": test_accuracy,
+            "test_images": int(len(mnist.test.images)),
+            "epochs": args.epochs,
+            "parameters": int(model.count_params()),
+            "binarization": "uint8 pixel > 127.5",
+            "backend": keras.backend.backend(),
+            "command": "python benchmarks/train_classifier.py " + " ".join(sys.argv[1:]),
+        },
+        os.path.splitext(args.out)[0] + ".json",
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,8 @@ def _images(n):
 
 def useful_flops_per_image(model):
     """Forward FLOPs of the non-zero kernel taps of every convolution."""
-    import numpy as np
     import keras
+    import numpy as np
     from keras import ops
 
     total = 0
@@ -66,8 +66,11 @@ def useful_flops_per_image(model):
             continue
         kh, kw, cin, cout = layer.kernel.shape
         if hasattr(layer, "window_kernel"):
-            taps = int(np.count_nonzero(ops.convert_to_numpy(
-                layer.window_kernel(ops.ones((kh, kw, 1, 1))))))
+            taps = int(
+                np.count_nonzero(
+                    ops.convert_to_numpy(layer.window_kernel(ops.ones((kh, kw, 1, 1))))
+                )
+            )
         elif hasattr(layer, "mask"):
             taps = int(np.count_nonzero(layer.mask))
         else:
@@ -82,11 +85,10 @@ def _keras_worker(name, steps, batch_size, repeats):
 
     if name.endswith("no-onednn"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
-    import keras_pixelcnn  # sets the default runtime options before Keras loads
     import keras
 
-    from keras_pixelcnn.training.resume import epoch_data
     from keras_pixelcnn.runtime import fastest_jit_compile
+    from keras_pixelcnn.training.resume import epoch_data
 
     if name.endswith("bf16"):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
@@ -105,8 +107,11 @@ def _keras_worker(name, steps, batch_size, repeats):
 
         model = build_pixelcnn()
     jit = True if name.endswith("-xla") else fastest_jit_compile()
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy(from_logits=True),
-                  jit_compile=jit)  # (the JAX backend always compiles with XLA)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )  # (the JAX backend always compiles with XLA)
     images, real = _images(batch_size * steps)
     if name.startswith("gated"):
         labels = np.arange(len(images)) % 10
@@ -117,40 +122,52 @@ def _keras_worker(name, steps, batch_size, repeats):
         start = time.perf_counter()
         model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
         rates.append(len(images) / (time.perf_counter() - start))
-    return {"images_per_s": float(np.median(rates)), "rounds": rates,
-            "flops": useful_flops_per_image(model), "real_mnist": real,
-            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"}
+    return {
+        "images_per_s": float(np.median(rates)),
+        "rounds": rates,
+        "flops": useful_flops_per_image(model),
+        "real_mnist": real,
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1",
+    }
 
 
 def _torch_worker(steps, batch_size, repeats):
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
-    from benchmarks.peers.pixelcnn_torch import train_images_per_second
-
     # The same architecture as build_pixelcnn(): take its useful FLOPs from
     # the Keras graph in a separate process is overkill; they are computed
     # analytically here (see useful_flops_per_image).
     import numpy as np
 
+    from benchmarks.peers.pixelcnn_torch import train_images_per_second
+
     images, real = _images(batch_size * steps)
-    rates = train_images_per_second(images, batch_size=batch_size, steps=steps,
-                                    warmup=steps, repeats=repeats)
-    return {"images_per_s": float(np.median(rates)), "rounds": rates, "flops": None,
-            "real_mnist": real}
+    rates = train_images_per_second(
+        images, batch_size=batch_size, steps=steps, warmup=steps, repeats=repeats
+    )
+    return {
+        "images_per_s": float(np.median(rates)),
+        "rounds": rates,
+        "flops": None,
+        "real_mnist": real,
+    }
 
 
 # Matrix products on this CPU with TensorFlow + oneDNN: the ceiling any
 # implementation of these models can reach. (m, k, n): the 1×1 convolutions
 # of the seed model at batch 64 are (64·28·28, 64, 32) and (64·28·28, 32, 64).
-GEMM_SHAPES = {"large (2048³)": (2048, 2048, 2048),
-               "1×1 conv 64→32, batch 64": (64 * 784, 64, 32),
-               "1×1 conv 32→64, batch 64": (64 * 784, 32, 64)}
+GEMM_SHAPES = {
+    "large (2048³)": (2048, 2048, 2048),
+    "1×1 conv 64→32, batch 64": (64 * 784, 64, 32),
+    "1×1 conv 32→64, batch 64": (64 * 784, 32, 64),
+}
 
 
 def _gemm_worker(repeats):
-    import keras_pixelcnn  # noqa: F401  (oneDNN on, as in training)
     import tensorflow as tf
+
+    import keras_pixelcnn  # noqa: F401  (oneDNN on, as in training)
 
     out = {}
     for label, (m, k, n) in GEMM_SHAPES.items():
@@ -177,8 +194,18 @@ def _run_worker(name, steps, batch_size, repeats):
         if importlib.util.find_spec("torch") is None:
             return {"skipped": "torch is not installed (pip install -e '.[torch]')"}
     env = dict(os.environ, KERAS_BACKEND="tensorflow" if backend == "torch" else backend)
-    cmd = [sys.executable, __file__, "--worker", name, "--steps", str(steps),
-           "--batch-size", str(batch_size), "--repeats", str(repeats)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        name,
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(batch_size),
+        "--repeats",
+        str(repeats),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         return {"failed": (result.stderr.strip().splitlines() or ["?"])[-1][:200]}
@@ -189,8 +216,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed epochs of --steps steps; the median is reported")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed epochs of --steps steps; the median is reported",
+    )
     parser.add_argument("--only", default=None, help="comma-separated configuration names")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
@@ -212,18 +243,25 @@ def main():
     for name in names:
         print(f"timing {name} ...", file=sys.stderr, flush=True)
         results[name] = _run_worker(name, args.steps, args.batch_size, args.repeats)
-    seed_flops = next((r["flops"] for n, r in results.items()
-                       if n.startswith("pixelcnn") and r.get("flops")), None)
+    seed_flops = next(
+        (r["flops"] for n, r in results.items() if n.startswith("pixelcnn") and r.get("flops")),
+        None,
+    )
     if "torch-peer" in results and "images_per_s" in results["torch-peer"]:
         results["torch-peer"]["flops"] = seed_flops
     torch_ips = results.get("torch-peer", {}).get("images_per_s")
     base_ips = results.get("keras-baseline-tf", {}).get("images_per_s")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip()
-    print(f"\ntraining throughput, batch {args.batch_size}: median of {args.repeats} "
-          f"timed epochs of {args.steps} steps after a warm-up epoch, "
-          f"{os.cpu_count()} CPU cores, commit {commit}\n")
-    print("| configuration | images/s | vs PyTorch peer | vs Keras baseline | MFLOP/image (train) | GFLOP/s |")
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    print(
+        f"\ntraining throughput, batch {args.batch_size}: median of {args.repeats} "
+        f"timed epochs of {args.steps} steps after a warm-up epoch, "
+        f"{os.cpu_count()} CPU cores, commit {commit}\n"
+    )
+    print(
+        "| configuration | images/s | vs PyTorch peer | vs Keras baseline | MFLOP/image (train) | GFLOP/s |"
+    )
     print("|---|---|---|---|---|---|")
     for name in names:
         r = results[name]
@@ -234,33 +272,51 @@ def main():
         ips = r["images_per_s"]
         flops = r.get("flops")
         train_flops = 3 * flops if flops else None
-        print(f"| {label} | {ips:.0f} | "
-              f"{f'{ips / torch_ips:.2f}×' if torch_ips else '–'} | "
-              f"{f'{ips / base_ips:.2f}×' if base_ips else '–'} | "
-              f"{f'{train_flops / 1e6:.0f}' if train_flops else '–'} | "
-              f"{f'{ips * train_flops / 1e9:.1f}' if train_flops else '–'} |")
+        print(
+            f"| {label} | {ips:.0f} | "
+            f"{f'{ips / torch_ips:.2f}×' if torch_ips else '–'} | "
+            f"{f'{ips / base_ips:.2f}×' if base_ips else '–'} | "
+            f"{f'{train_flops / 1e6:.0f}' if train_flops else '–'} | "
+            f"{f'{ips * train_flops / 1e9:.1f}' if train_flops else '–'} |"
+        )
     ceiling = None
     if not args.only:
         env = dict(os.environ, KERAS_BACKEND="tensorflow")
-        done = subprocess.run([sys.executable, __file__, "--worker", "gemm", "--repeats",
-                               str(args.repeats)], cwd=ROOT, env=env, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, __file__, "--worker", "gemm", "--repeats", str(args.repeats)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode == 0:
             ceiling = json.loads(done.stdout.strip().splitlines()[-1])
-            print("\nmatrix-product ceiling on this CPU (TensorFlow + oneDNN, best of "
-                  f"{args.repeats}):")
+            print(
+                "\nmatrix-product ceiling on this CPU (TensorFlow + oneDNN, best of "
+                f"{args.repeats}):"
+            )
             for label, gflops in ceiling.items():
                 print(f"  {label}: {gflops:.0f} GFLOP/s")
             if torch_ips and seed_flops:
                 need = 2.5 * torch_ips * 3 * seed_flops / 1e9
-                print(f"2.5× the PyTorch peer would be {2.5 * torch_ips:.0f} images/s of the "
-                      f"seed model = {need:.0f} GFLOP/s of useful work")
+                print(
+                    f"2.5× the PyTorch peer would be {2.5 * torch_ips:.0f} images/s of the "
+                    f"seed model = {need:.0f} GFLOP/s of useful work"
+                )
     if args.json:
         from keras_pixelcnn.io import save_json
 
-        save_json({"commit": commit, "batch_size": args.batch_size, "steps": args.steps,
-                   "repeats": args.repeats, "results": results, "gemm_gflops": ceiling},
-                  args.json)
+        save_json(
+            {
+                "commit": commit,
+                "batch_size": args.batch_size,
+                "steps": args.steps,
+                "repeats": args.repeats,
+                "results": results,
+                "gemm_gflops": ceiling,
+            },
+            args.json,
+        )
 
 
 if __name__ == "__main__":

@@ -94,5 +94,7 @@ class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
 
 if sys.modules.get("keras") is not None:  # Keras is already loaded
     _register_layers()
-elif "keras" not in sys.modules and not any(isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path):
+elif "keras" not in sys.modules and not any(
+    isinstance(f, _RegisterWhenKerasLoads) for f in sys.meta_path
+):
     sys.meta_path.insert(0, _RegisterWhenKerasLoads())

@@ -29,10 +29,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TF's C++ start-up lo
 DEFAULT_MODEL = shipped.shipped_model(shipped.PIXELCNN)
 MAX_LABEL = 9
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="PixelCNN-family autoregressive image models (Keras 3).")
-show_app = typer.Typer(no_args_is_help=True,
-                       help="Pictures: generation progress, the data, a training run.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="PixelCNN-family autoregressive image models (Keras 3).",
+)
+show_app = typer.Typer(
+    no_args_is_help=True, help="Pictures: generation progress, the data, a training run."
+)
 app.add_typer(show_app, name="show")
 
 
@@ -66,14 +71,26 @@ class Distribute(str, enum.Enum):
 
 # Options shared by several commands.
 ModelOpt = Annotated[Path, typer.Option("--model", help="A .keras model.")]
-DataOpt = Annotated[Optional[Path], typer.Option(
-    "--data", help="A local Keras-format mnist.npz (default: download with tensorflow-datasets).")]
+DataOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--data",
+        help="A local Keras-format mnist.npz (default: download with tensorflow-datasets).",
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the sampling noise.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
-SamplerOpt = Annotated[Sampler, typer.Option(
-    "--sampler", help="fast (cached, ~1 forward pass per image) or reference (one pass per pixel).")]
-BackendOpt = Annotated[Optional[Backend], typer.Option(
-    "--backend", help="Keras backend (default: KERAS_BACKEND or tensorflow).")]
+SamplerOpt = Annotated[
+    Sampler,
+    typer.Option(
+        "--sampler",
+        help="fast (cached, ~1 forward pass per image) or reference (one pass per pixel).",
+    ),
+]
+BackendOpt = Annotated[
+    Optional[Backend],
+    typer.Option("--backend", help="Keras backend (default: KERAS_BACKEND or tensorflow)."),
+]
 
 
 def _png(path, name="out"):
@@ -100,8 +117,9 @@ def _parse_labels(text):
     try:
         labels = [int(part) for part in text.split(",")]
     except ValueError:
-        raise UsageError(f"--label must be a digit, a comma-separated list of digits, or 'all', "
-                         f"got {text!r}") from None
+        raise UsageError(
+            f"--label must be a digit, a comma-separated list of digits, or 'all', got {text!r}"
+        ) from None
     for c in labels:
         if not 0 <= c <= MAX_LABEL:
             raise UsageError(f"--label {c} is out of range; labels are 0-{MAX_LABEL}")
@@ -115,8 +133,13 @@ class _Progress:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
 
-        self._bar = Progress("{task.description}", BarColumn(), TaskProgressColumn(),
-                             TimeElapsedColumn(), console=Console(stderr=True))
+        self._bar = Progress(
+            "{task.description}",
+            BarColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
         self._label = label
         self._task = None
 
@@ -144,16 +167,23 @@ def _timed(fn, *args, **kwargs):
 @app.command()
 def generate(
     model: ModelOpt = DEFAULT_MODEL,
-    saved_model: Annotated[Optional[Path], typer.Option(
-        "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone.")] = None,
+    saved_model: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone."
+        ),
+    ] = None,
     num: Annotated[int, typer.Option("--num", min=1, max=10000, help="Images (per label).")] = 16,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", help="PNG grid to write.")] = Path("samples.png"),
-    npy: Annotated[Optional[Path], typer.Option(
-        "--npy", help="Also write the raw 0/1 array (.npy).")] = None,
+    npy: Annotated[
+        Optional[Path], typer.Option("--npy", help="Also write the raw 0/1 array (.npy).")
+    ] = None,
     sampler: SamplerOpt = Sampler.fast,
-    label: Annotated[Optional[str], typer.Option(
-        "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'.")] = None,
+    label: Annotated[
+        Optional[str],
+        typer.Option("--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'."),
+    ] = None,
     overwrite: OverwriteOpt = False,
     backend: BackendOpt = None,
 ):
@@ -180,13 +210,18 @@ def generate(
 
         m = _load(model)
         if labels is None and is_conditional(m):
-            raise UsageError("this model is class-conditional; pass --label (a digit, a list "
-                             "like 0,1,2, or all)")
+            raise UsageError(
+                "this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)"
+            )
         total = num * (len(labels) if labels else 1)
         per_image = check_labels(m, expand_labels(labels, num), total)
         noise = draw_noise(total, image_shape(m), seed)
-        images, seconds = _timed(make_sampler(m, sampler.value).sample, noise, labels=per_image,
-                                 progress=_Progress(f"sampling {total} images"))
+        images, seconds = _timed(
+            make_sampler(m, sampler.value).sample,
+            noise,
+            labels=per_image,
+            progress=_Progress(f"sampling {total} images"),
+        )
         how = f"{len(images) / seconds:.1f} images/s"
     from keras_pixelcnn.figures import save_grid
     from keras_pixelcnn.io import save_npy
@@ -194,8 +229,11 @@ def generate(
     save_grid(images, out, ncols=ncols)
     if npy is not None:
         save_npy(images.astype("uint8"), npy)
-    typer.echo(f"wrote {out}" + (f" and {npy}" if npy else "")
-               + f" ({len(images)} images in {seconds:.1f} s, {how})")
+    typer.echo(
+        f"wrote {out}"
+        + (f" and {npy}" if npy else "")
+        + f" ({len(images)} images in {seconds:.1f} s, {how})"
+    )
 
 
 @app.command()
@@ -218,41 +256,76 @@ def export(
 @app.command()
 def train(
     data: DataOpt = None,
-    run_dir: Annotated[Path, typer.Option(
-        "--run-dir", help="Where checkpoints, logs and grids go; run again to resume.")]
-        = Path("runs/pixelcnn"),
+    run_dir: Annotated[
+        Path,
+        typer.Option(
+            "--run-dir", help="Where checkpoints, logs and grids go; run again to resume."
+        ),
+    ] = Path("runs/pixelcnn"),
     model: Annotated[Family, typer.Option("--model", help="Model family.")] = Family.pixelcnn,
-    conditional: Annotated[bool, typer.Option(
-        "--conditional", help="Gated only: condition on the digit label.")] = False,
+    conditional: Annotated[
+        bool, typer.Option("--conditional", help="Gated only: condition on the digit label.")
+    ] = False,
     layers: Annotated[int, typer.Option("--layers", min=1, help="Gated only: gated layers.")] = 8,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total number of epochs.")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
     learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's.")] = 1e-3,
     filters: Annotated[int, typer.Option("--filters", min=1, help="Hidden channels.")] = 64,
     blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks.")] = 4,
-    seed: Annotated[int, typer.Option(
-        "--seed", min=0, help="Seed for weights, shuffling and sample noise.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed for weights, shuffling and sample noise.")
+    ] = 0,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Images per epoch grid.")] = 16,
-    limit: Annotated[Optional[int], typer.Option(
-        "--limit", min=1, help="Train on the first N training images only.")] = None,
-    validation_size: Annotated[int, typer.Option(
-        "--validation-size", min=1, help="Training images held out for validation (the last ones).")]
-        = 5000,
-    backup_every: Annotated[Optional[int], typer.Option(
-        "--backup-every", min=1, help="Also back up every N training steps (default: every epoch).")]
-        = None,
-    deterministic: Annotated[bool, typer.Option(
-        "--deterministic", help="Deterministic ops: a resumed run ends bit-identical.")] = False,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Start over in an existing run directory (deletes it).")] = False,
-    precision: Annotated[Precision, typer.Option(
-        "--precision", help="mixed_bfloat16: bf16 compute, float32 weights.")] = Precision.float32,
-    distribute: Annotated[Distribute, typer.Option(
-        "--distribute", help="mirrored or multi-worker (tf.distribute, TensorFlow), "
-        "data-parallel (keras.distribution, JAX).")] = Distribute.none,
-    init_from: Annotated[Optional[Path], typer.Option(
-        "--init-from", help="Start from the weights of a trained .keras model of the same "
-        "architecture (fine-tuning).")] = None,
+    limit: Annotated[
+        Optional[int],
+        typer.Option("--limit", min=1, help="Train on the first N training images only."),
+    ] = None,
+    validation_size: Annotated[
+        int,
+        typer.Option(
+            "--validation-size",
+            min=1,
+            help="Training images held out for validation (the last ones).",
+        ),
+    ] = 5000,
+    backup_every: Annotated[
+        Optional[int],
+        typer.Option(
+            "--backup-every",
+            min=1,
+            help="Also back up every N training steps (default: every epoch).",
+        ),
+    ] = None,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic", help="Deterministic ops: a resumed run ends bit-identical."
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Start over in an existing run directory (deletes it)."),
+    ] = False,
+    precision: Annotated[
+        Precision,
+        typer.Option("--precision", help="mixed_bfloat16: bf16 compute, float32 weights."),
+    ] = Precision.float32,
+    distribute: Annotated[
+        Distribute,
+        typer.Option(
+            "--distribute",
+            help="mirrored or multi-worker (tf.distribute, TensorFlow), "
+            "data-parallel (keras.distribution, JAX).",
+        ),
+    ] = Distribute.none,
+    init_from: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--init-from",
+            help="Start from the weights of a trained .keras model of the same "
+            "architecture (fine-tuning).",
+        ),
+    ] = None,
     backend: BackendOpt = None,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
@@ -261,40 +334,65 @@ def train(
     from keras_pixelcnn.training import train as run_training
 
     config = TrainConfig(
-        run_dir=str(run_dir), data=str(data) if data else None, model=model.value,
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, filters=filters,
-        num_residual_blocks=blocks, seed=seed, num_samples=samples, limit=limit,
-        validation_size=validation_size, num_layers=layers, conditional=conditional,
-        backup_every=backup_every, deterministic=deterministic, distribute=distribute.value,
-        precision=precision.value, init_from=str(init_from) if init_from else None,
+        run_dir=str(run_dir),
+        data=str(data) if data else None,
+        model=model.value,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        filters=filters,
+        num_residual_blocks=blocks,
+        seed=seed,
+        num_samples=samples,
+        limit=limit,
+        validation_size=validation_size,
+        num_layers=layers,
+        conditional=conditional,
+        backup_every=backup_every,
+        deterministic=deterministic,
+        distribute=distribute.value,
+        precision=precision.value,
+        init_from=str(init_from) if init_from else None,
     )
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    run_training(config, verbose=1 if sys.stdout.isatty() else 2, command=command,
-                 overwrite=overwrite)
+    run_training(
+        config, verbose=1 if sys.stdout.isatty() else 2, command=command, overwrite=overwrite
+    )
     typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
 
 
 def _fmt_nll(summary):
-    return (f"{summary['nats_per_image']:.2f} ± {summary['nats_per_image_se']:.2f} nats/image · "
-            f"{summary['nats_per_pixel']:.4f} nats/pixel · {summary['bits_per_dim']:.4f} bits/dim")
+    return (
+        f"{summary['nats_per_image']:.2f} ± {summary['nats_per_image_se']:.2f} nats/image · "
+        f"{summary['nats_per_pixel']:.4f} nats/pixel · {summary['bits_per_dim']:.4f} bits/dim"
+    )
 
 
 @app.command()
 def evaluate(
     model: ModelOpt = DEFAULT_MODEL,
     data: DataOpt = None,
-    json_out: Annotated[Optional[Path], typer.Option(
-        "--json", help="Also write the results to this JSON file.")] = None,
-    samples: Annotated[int, typer.Option(
-        "--samples", min=0, help="Also draw N samples and score them with the MNIST "
-        "classifier.")] = 0,
-    limit: Annotated[Optional[int], typer.Option(
-        "--limit", min=1, help="Evaluate on the first N test images only (default: all 10,000).")]
-        = None,
+    json_out: Annotated[
+        Optional[Path], typer.Option("--json", help="Also write the results to this JSON file.")
+    ] = None,
+    samples: Annotated[
+        int,
+        typer.Option(
+            "--samples", min=0, help="Also draw N samples and score them with the MNIST classifier."
+        ),
+    ] = 0,
+    limit: Annotated[
+        Optional[int],
+        typer.Option(
+            "--limit", min=1, help="Evaluate on the first N test images only (default: all 10,000)."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
     seed: SeedOpt = 0,
-    classifier: Annotated[Optional[Path], typer.Option(
-        "--classifier", help="A classifier .keras (default: the shipped one).")] = None,
+    classifier: Annotated[
+        Optional[Path],
+        typer.Option("--classifier", help="A classifier .keras (default: the shipped one)."),
+    ] = None,
     overwrite: OverwriteOpt = False,
     backend: BackendOpt = None,
 ):
@@ -315,22 +413,32 @@ def evaluate(
     m = _load(model)
     clf = load_classifier(str(classifier) if classifier else None) if samples else None
     mnist = load_test_split(str(data) if data else None, image_shape(m), limit)
-    report, seconds = _timed(evaluate_model, m, mnist.test.images, mnist.test.labels,
-                             batch_size=batch_size)
+    report, seconds = _timed(
+        evaluate_model, m, mnist.test.images, mnist.test.labels, batch_size=batch_size
+    )
     report.update(model=str(model), nll_seconds=seconds)
     typer.echo(f"{model} on {len(mnist.test)} test images")
-    typer.echo(f"  NLL{' (given the true label)' if report['conditional'] else ''}: "
-               f"{_fmt_nll(report['nll'])}")
+    typer.echo(
+        f"  NLL{' (given the true label)' if report['conditional'] else ''}: "
+        f"{_fmt_nll(report['nll'])}"
+    )
     if "nll_label_marginalized" in report:
-        typer.echo("  NLL (label marginalized, uniform prior): "
-                   f"{_fmt_nll(report['nll_label_marginalized'])}")
+        typer.echo(
+            "  NLL (label marginalized, uniform prior): "
+            f"{_fmt_nll(report['nll_label_marginalized'])}"
+        )
     if samples:
         q = report["sample_quality"] = evaluate_samples(
-            m, clf, mnist, samples, seed, progress=_Progress(f"sampling {samples} images"))
-        typer.echo(f"  classifier score: {q['classifier_score']:.3f} "
-                   f"(real digits: {q['classifier_score_real']:.3f})")
-        typer.echo(f"  Fréchet distance: {q['frechet_distance']:.3f} (real-vs-real floor with "
-                   f"{samples} images: {q['frechet_distance_real_floor']:.3f})")
+            m, clf, mnist, samples, seed, progress=_Progress(f"sampling {samples} images")
+        )
+        typer.echo(
+            f"  classifier score: {q['classifier_score']:.3f} "
+            f"(real digits: {q['classifier_score_real']:.3f})"
+        )
+        typer.echo(
+            f"  Fréchet distance: {q['frechet_distance']:.3f} (real-vs-real floor with "
+            f"{samples} images: {q['frechet_distance_real_floor']:.3f})"
+        )
         if "label_accuracy" in q:
             typer.echo(f"  samples classified as their label: {q['label_accuracy']:.3f}")
     if json_out is not None:
@@ -342,12 +450,16 @@ def evaluate(
 def complete(
     model: ModelOpt = DEFAULT_MODEL,
     data: DataOpt = None,
-    num: Annotated[int, typer.Option("--num", min=1, help="Number of test digits to complete.")] = 8,
-    rows: Annotated[int, typer.Option(
-        "--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest.")]
-        = 14,
-    completions: Annotated[int, typer.Option("--completions", min=1, help="Completions per digit.")]
-        = 4,
+    num: Annotated[
+        int, typer.Option("--num", min=1, help="Number of test digits to complete.")
+    ] = 8,
+    rows: Annotated[
+        int,
+        typer.Option("--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest."),
+    ] = 14,
+    completions: Annotated[
+        int, typer.Option("--completions", min=1, help="Completions per digit.")
+    ] = 4,
     offset: Annotated[int, typer.Option("--offset", min=0, help="The first test digit.")] = 0,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("completions.png"),
@@ -367,9 +479,18 @@ def complete(
 
     m = _load(model)
     test = load_test_split(str(data) if data else None, image_shape(m)).test
-    done, seconds = _timed(complete_test_digits, m, test, offset, num, rows, completions,
-                           seed=seed, sampler=sampler.value,
-                           progress=_Progress(f"completing {num}×{completions} digits"))
+    done, seconds = _timed(
+        complete_test_digits,
+        m,
+        test,
+        offset,
+        num,
+        rows,
+        completions,
+        seed=seed,
+        sampler=sampler.value,
+        progress=_Progress(f"completing {num}×{completions} digits"),
+    )
     save_completion_figure(*done, out, title=f"rows {rows}+ hidden and sampled")
     typer.echo(f"wrote {out} ({num * completions} completions in {seconds:.1f} s)")
 
@@ -378,9 +499,15 @@ def complete(
 def show_progress(
     model: ModelOpt = DEFAULT_MODEL,
     num: Annotated[int, typer.Option("--num", min=1, help="Number of images (rows).")] = 8,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Intervals between pictured steps.")] = 8,
-    label: Annotated[Optional[int], typer.Option(
-        "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row).")] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="Intervals between pictured steps.")
+    ] = 8,
+    label: Annotated[
+        Optional[int],
+        typer.Option(
+            "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row)."
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("progress.png"),
     overwrite: OverwriteOpt = False,
@@ -404,8 +531,9 @@ def show_progress(
     if is_conditional(m):
         labels = [label] * num if label is not None else [k % (MAX_LABEL + 1) for k in range(num)]
     images = sample(m, num, seed, labels=labels, progress=_Progress(f"sampling {num} images"))
-    shown = save_progress_strip(images, out, num_steps=steps,
-                                title="generation progress (grey: not yet sampled)")
+    shown = save_progress_strip(
+        images, out, num_steps=steps, title="generation progress (grey: not yet sampled)"
+    )
     typer.echo(f"wrote {out} (steps {', '.join(map(str, shown))})")
 
 
@@ -430,8 +558,9 @@ def show_data(
 @show_app.command("run")
 def show_run(
     run_dir: Annotated[Path, typer.Argument(help="A training run directory (`train --run-dir`).")],
-    out: Annotated[Optional[Path], typer.Option(
-        "--out", help="PNG to write (default: RUN_DIR/progress.png).")] = None,
+    out: Annotated[
+        Optional[Path], typer.Option("--out", help="PNG to write (default: RUN_DIR/progress.png).")
+    ] = None,
     panels: Annotated[int, typer.Option("--panels", min=1, help="At most this many epochs.")] = 6,
     overwrite: OverwriteOpt = False,
 ):

@@ -75,9 +75,7 @@ def load_npz(path):
         if x.dtype != np.uint8:
             raise PixelCNNError(f"x_{split} has dtype {x.dtype}, expected uint8")
         if y.ndim != 1 or len(y) != len(x):
-            raise PixelCNNError(
-                f"y_{split} has shape {y.shape}, expected ({len(x)},) labels"
-            )
+            raise PixelCNNError(f"y_{split} has shape {y.shape}, expected ({len(x)},) labels")
         if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES)):
             raise PixelCNNError(f"y_{split} must hold integer labels 0-9")
         if len(x) == 0:
@@ -130,8 +128,13 @@ def load_tfds(data_dir=None):
         import tensorflow_datasets as tfds
 
         def load(download):
-            return tfds.load("mnist", split=["train", "test"], as_supervised=True,
-                             data_dir=data_dir, download=download)
+            return tfds.load(
+                "mnist",
+                split=["train", "test"],
+                as_supervised=True,
+                data_dir=data_dir,
+                download=download,
+            )
 
         try:
             train, test = load(download=False)  # a prepared copy

@@ -65,28 +65,34 @@ def export_saved_model(model, path, overwrite=False):
     archive.track(model)
     if conditional:
         archive.add_endpoint(
-            "sample", lambda noise, labels: {"images": sampler.sample_tensor(noise, labels)},
+            "sample",
+            lambda noise, labels: {"images": sampler.sample_tensor(noise, labels)},
             input_signature=[noise, labels],
         )
         archive.add_endpoint(
-            "log_prob", lambda images, labels: nll(images, model([images, labels], training=False)),
+            "log_prob",
+            lambda images, labels: nll(images, model([images, labels], training=False)),
             input_signature=[images, labels],
         )
         archive.add_endpoint(
-            "serve", lambda images, labels: {"logits": model([images, labels], training=False)},
+            "serve",
+            lambda images, labels: {"logits": model([images, labels], training=False)},
             input_signature=[images, labels],
         )
     else:
         archive.add_endpoint(
-            "sample", lambda noise: {"images": sampler.sample_tensor(noise)},
+            "sample",
+            lambda noise: {"images": sampler.sample_tensor(noise)},
             input_signature=[noise],
         )
         archive.add_endpoint(
-            "log_prob", lambda images: nll(images, model(images, training=False)),
+            "log_prob",
+            lambda images: nll(images, model(images, training=False)),
             input_signature=[images],
         )
         archive.add_endpoint(
-            "serve", lambda images: {"logits": model(images, training=False)},
+            "serve",
+            lambda images: {"logits": model(images, training=False)},
             input_signature=[images],
         )
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)

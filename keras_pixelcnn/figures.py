@@ -44,9 +44,7 @@ def image_grid(images, ncols=None, pad=2, pad_value=0.5):
     n, h, w = images.shape
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
-    grid = np.full(
-        (nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype="float32"
-    )
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype="float32")
     for k in range(n):
         r, c = divmod(k, ncols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
@@ -167,8 +165,10 @@ def save_data_grid(raw, binary, path, ncols=10):
     raw = np.asarray(raw, "float32")
     if raw.max() > 1:
         raw = raw / 255.0
-    panels = [image_grid(raw, ncols=ncols, pad_value=BORDER),
-              image_grid(binary, ncols=ncols, pad_value=BORDER)]
+    panels = [
+        image_grid(raw, ncols=ncols, pad_value=BORDER),
+        image_grid(binary, ncols=ncols, pad_value=BORDER),
+    ]
     fig = _panel_figure(panels, ["MNIST (uint8)", "binarized (pixel > 127.5)"])
     _save(fig, path)
 
@@ -180,11 +180,13 @@ def save_completion_figure(originals, occluded, completions, row_titles, path, t
     panels = [
         image_grid(originals, ncols=1, pad_value=BORDER),
         image_grid(occluded, ncols=1, pad_value=BORDER),
-        image_grid(completions.reshape((n * k,) + completions.shape[2:]), ncols=k,
-                   pad_value=BORDER),
+        image_grid(
+            completions.reshape((n * k,) + completions.shape[2:]), ncols=k, pad_value=BORDER
+        ),
     ]
-    fig = _panel_figure(panels, ["original", "occluded", f"{k} completions"],
-                        row_titles=row_titles, title=title)
+    fig = _panel_figure(
+        panels, ["original", "occluded", f"{k} completions"], row_titles=row_titles, title=title
+    )
     _save(fig, path)
 
 

@@ -89,10 +89,14 @@ def select_backend(name):
     if name not in BACKENDS:
         raise UsageError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if importlib.util.find_spec(name) is None:
-        raise UsageError(f"backend {name!r} is not installed (pip install 'keras-pixelcnn[{name}]')")
+        raise UsageError(
+            f"backend {name!r} is not installed (pip install 'keras-pixelcnn[{name}]')"
+        )
     if "keras" in sys.modules:
         current = sys.modules["keras"].backend.backend()
         if current != name:
-            raise UsageError(f"Keras already runs on {current!r} in this process; "
-                             f"set KERAS_BACKEND={name} before starting it")
+            raise UsageError(
+                f"Keras already runs on {current!r} in this process; "
+                f"set KERAS_BACKEND={name} before starting it"
+            )
     os.environ["KERAS_BACKEND"] = name

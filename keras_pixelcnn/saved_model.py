@@ -9,8 +9,6 @@ the same images as the `.keras` model it was exported from.
 
 import os
 
-import numpy as np
-
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.runtime import quiet_import
 from keras_pixelcnn.sampling import draw_noise, expand_labels
@@ -31,9 +29,11 @@ class SavedModelSampler:
     def __init__(self, path):
         path = os.fspath(path)
         if not os.path.isdir(path):
-            raise PixelCNNError(f"SavedModel directory {path} does not exist"
-                                if not os.path.exists(path)
-                                else f"{path} is not a SavedModel directory")
+            raise PixelCNNError(
+                f"SavedModel directory {path} does not exist"
+                if not os.path.exists(path)
+                else f"{path} is not a SavedModel directory"
+            )
         if not os.path.exists(os.path.join(path, "saved_model.pb")):
             raise PixelCNNError(f"{path} is not a SavedModel (no saved_model.pb)")
         tf = self._tf = quiet_import("tensorflow")
@@ -50,8 +50,9 @@ class SavedModelSampler:
         """`num_images` 0/1 images (per label, for conditional models) as a
         float32 array `(n, h, w, 1)`."""
         if self.conditional and labels is None:
-            raise UsageError("this model is class-conditional; pass --label (a digit, a list "
-                             "like 0,1,2, or all)")
+            raise UsageError(
+                "this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)"
+            )
         if not self.conditional and labels is not None:
             raise UsageError("this model is unconditional; it takes no --label")
         per_image = expand_labels(labels, num_images)

@@ -64,7 +64,9 @@ def tiny_model():
 
         keras.utils.set_random_seed(seed)
         return build_pixelcnn(
-            input_shape=shape, filters=filters, num_residual_blocks=blocks,
+            input_shape=shape,
+            filters=filters,
+            num_residual_blocks=blocks,
             input_kernel_size=5,
         )
 

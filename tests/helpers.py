@@ -5,8 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import keras
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,8 +44,12 @@ def run_python(code, env=None, timeout=300):
     if env:
         full_env.update(env)
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -55,6 +59,10 @@ def run_cli(*args, env=None, timeout=300, cwd=ROOT):
     if env:
         full_env.update(env)
     return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, str(ROOT / "cli.py"), *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

@@ -47,12 +47,15 @@ def main(argv):
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
         start = time.perf_counter()
         selection = TORCH_TESTS if backend == "torch" and not os.environ.get("TORCH_FULL") else []
-        code = subprocess.call([sys.executable, "-m", "pytest", "-q", *selection, *argv], cwd=ROOT,
-                               env=env)
+        code = subprocess.call(
+            [sys.executable, "-m", "pytest", "-q", *selection, *argv], cwd=ROOT, env=env
+        )
         results[backend] = (code, time.perf_counter() - start)
     print("\n===== summary =====")
     for backend, (code, seconds) in results.items():
-        print(f"{backend:>10}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {seconds:.0f} s")
+        print(
+            f"{backend:>10}: {'passed' if code == 0 else f'FAILED (exit {code})'} in {seconds:.0f} s"
+        )
     return 0 if results and all(code == 0 for code, _ in results.values()) else 1
 
 

@@ -15,10 +15,9 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import keras
 import numpy as np
 import pytest
-import keras
-
 from conftest import make_fake_mnist
 from helpers import ROOT
 
@@ -30,11 +29,13 @@ def _write_files(d):
     from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn
 
     keras.utils.set_random_seed(0)
-    build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=1,
-                   input_kernel_size=5).save(d / "tiny8.keras")
+    build_pixelcnn(
+        input_shape=(8, 8, 1), filters=8, num_residual_blocks=1, input_kernel_size=5
+    ).save(d / "tiny8.keras")
     build_pixelcnn(filters=8, num_residual_blocks=1).save(d / "tiny28.keras")
-    build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2,
-                         num_classes=10).save(d / "cond8.keras")
+    build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2, num_classes=10).save(
+        d / "cond8.keras"
+    )
     inputs = keras.Input((4,))
     keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(d / "unrelated.keras")
     good = (d / "tiny8.keras").read_bytes()
@@ -61,82 +62,262 @@ CASES = [
     ("model-missing", "generate --model {d}/none.keras --out {d}/new.png", 1, "does not exist"),
     ("model-empty", "generate --model {d}/empty.keras --out {d}/new.png", 1, "is empty"),
     ("model-truncated", "generate --model {d}/truncated.keras --out {d}/new.png", 1, "truncated"),
-    ("model-not-keras", "generate --model {d}/text.keras --out {d}/new.png", 1, "not a .keras archive"),
-    ("model-unrelated", "generate --model {d}/unrelated.keras --out {d}/new.png", 1,
-     "not a PixelCNN-family model"),
-    ("model-wrong-suffix", "generate --model {d}/mnist.npz --out {d}/new.png", 1, "must end in .keras"),
-    ("label-unconditional", "generate --model {d}/tiny8.keras --label 3 --out {d}/new.png", 1,
-     "unconditional"),
+    (
+        "model-not-keras",
+        "generate --model {d}/text.keras --out {d}/new.png",
+        1,
+        "not a .keras archive",
+    ),
+    (
+        "model-unrelated",
+        "generate --model {d}/unrelated.keras --out {d}/new.png",
+        1,
+        "not a PixelCNN-family model",
+    ),
+    (
+        "model-wrong-suffix",
+        "generate --model {d}/mnist.npz --out {d}/new.png",
+        1,
+        "must end in .keras",
+    ),
+    (
+        "label-unconditional",
+        "generate --model {d}/tiny8.keras --label 3 --out {d}/new.png",
+        1,
+        "unconditional",
+    ),
     ("label-missing", "generate --model {d}/cond8.keras --out {d}/new.png", 2, "pass --label"),
-    ("label-out-of-range", "generate --model {d}/cond8.keras --label 12 --out {d}/new.png", 2,
-     "--label 12 is out of range"),
-    ("label-garbage", "generate --model {d}/cond8.keras --label seven --out {d}/new.png", 2,
-     "--label must be a digit"),
+    (
+        "label-out-of-range",
+        "generate --model {d}/cond8.keras --label 12 --out {d}/new.png",
+        2,
+        "--label 12 is out of range",
+    ),
+    (
+        "label-garbage",
+        "generate --model {d}/cond8.keras --label seven --out {d}/new.png",
+        2,
+        "--label must be a digit",
+    ),
     ("num-text", "generate --num abc --out {d}/new.png", 2, "'--num'"),
-    ("num-negative", "generate --num -3 --out {d}/new.png", 2, "'--num': Input should be greater than or equal to 1"),
-    ("num-zero", "generate --num 0 --out {d}/new.png", 2, "'--num': Input should be greater than or equal to 1"),
-    ("out-exists", "generate --model {d}/tiny8.keras --out {d}/exists.png", 1,
-     "already exists (pass --overwrite"),
-    ("out-dir-missing", "generate --model {d}/tiny8.keras --out {d}/nodir/new.png", 1, "does not exist"),
-    ("out-parent-is-file", "generate --model {d}/tiny8.keras --out {d}/file/new.png", 1, "does not exist"),
+    (
+        "num-negative",
+        "generate --num -3 --out {d}/new.png",
+        2,
+        "'--num': Input should be greater than or equal to 1",
+    ),
+    (
+        "num-zero",
+        "generate --num 0 --out {d}/new.png",
+        2,
+        "'--num': Input should be greater than or equal to 1",
+    ),
+    (
+        "out-exists",
+        "generate --model {d}/tiny8.keras --out {d}/exists.png",
+        1,
+        "already exists (pass --overwrite",
+    ),
+    (
+        "out-dir-missing",
+        "generate --model {d}/tiny8.keras --out {d}/nodir/new.png",
+        1,
+        "does not exist",
+    ),
+    (
+        "out-parent-is-file",
+        "generate --model {d}/tiny8.keras --out {d}/file/new.png",
+        1,
+        "does not exist",
+    ),
     ("out-not-png", "generate --out {d}/new.jpg", 2, "--out must end in .png"),
-    ("disk-full", "generate --model {d}/tiny28.keras --num 64 --out {d}/new.png", 1, "File too large",
-     {"fsize": 4096}),
-    ("backend-unknown", "generate --backend theano --out {d}/new.png", 2, "'theano' is not one of 'tensorflow', 'jax', 'torch'"),
-    ("sampler-unknown", "generate --sampler magic --out {d}/new.png", 2, "'magic' is not one of 'fast', 'reference'"),
-    ("savedmodel-missing", "generate --saved-model {d}/none_sm --out {d}/new.png", 1, "does not exist"),
-    ("savedmodel-not-dir", "generate --saved-model {d}/file --out {d}/new.png", 1,
-     "is not a SavedModel directory"),
-    ("lr-nan", "train --learning-rate nan --run-dir {d}/new_run", 2, "--learning-rate must be a positive number"),
-    ("lr-negative", "train --learning-rate -0.1 --run-dir {d}/new_run", 2,
-     "--learning-rate must be a positive number"),
-    ("epochs-zero", "train --epochs 0 --run-dir {d}/new_run", 2, "'--epochs': Input should be greater than or equal to 1"),
-    ("backup-every-zero", "train --backup-every 0 --run-dir {d}/new_run", 2,
-     "'--backup-every': Input should be greater than or equal to 1"),
+    (
+        "disk-full",
+        "generate --model {d}/tiny28.keras --num 64 --out {d}/new.png",
+        1,
+        "File too large",
+        {"fsize": 4096},
+    ),
+    (
+        "backend-unknown",
+        "generate --backend theano --out {d}/new.png",
+        2,
+        "'theano' is not one of 'tensorflow', 'jax', 'torch'",
+    ),
+    (
+        "sampler-unknown",
+        "generate --sampler magic --out {d}/new.png",
+        2,
+        "'magic' is not one of 'fast', 'reference'",
+    ),
+    (
+        "savedmodel-missing",
+        "generate --saved-model {d}/none_sm --out {d}/new.png",
+        1,
+        "does not exist",
+    ),
+    (
+        "savedmodel-not-dir",
+        "generate --saved-model {d}/file --out {d}/new.png",
+        1,
+        "is not a SavedModel directory",
+    ),
+    (
+        "lr-nan",
+        "train --learning-rate nan --run-dir {d}/new_run",
+        2,
+        "--learning-rate must be a positive number",
+    ),
+    (
+        "lr-negative",
+        "train --learning-rate -0.1 --run-dir {d}/new_run",
+        2,
+        "--learning-rate must be a positive number",
+    ),
+    (
+        "epochs-zero",
+        "train --epochs 0 --run-dir {d}/new_run",
+        2,
+        "'--epochs': Input should be greater than or equal to 1",
+    ),
+    (
+        "backup-every-zero",
+        "train --backup-every 0 --run-dir {d}/new_run",
+        2,
+        "'--backup-every': Input should be greater than or equal to 1",
+    ),
     ("data-missing", "train --data {d}/none.npz --run-dir {d}/new_run", 1, "does not exist"),
     ("data-corrupt", "train --data {d}/corrupt.npz --run-dir {d}/new_run", 1, "corrupt.npz"),
     ("data-dtype", "train --data {d}/float_mnist.npz --run-dir {d}/new_run", 1, "uint8"),
     ("data-shape", "train --data {d}/shape_mnist.npz --run-dir {d}/new_run", 1, "shape"),
-    ("run-dir-foreign", "train --data {d}/mnist.npz --run-dir {d}/foreign_run --overwrite", 1,
-     "not a keras-pixelcnn run directory"),
-    ("model-family-unknown", "train --model vae --run-dir {d}/new_run", 2, "'vae' is not one of 'pixelcnn', 'gated'"),
-    ("conditional-pixelcnn", "train --conditional --run-dir {d}/new_run", 2, "--conditional needs --model gated"),
-    ("init-from-missing", "train --data {d}/mnist.npz --validation-size 16 --init-from {d}/none.keras --run-dir {d}/new_run", 1,
-     "does not exist"),
-    ("init-from-other-model", "train --data {d}/mnist.npz --validation-size 16 --model gated --filters 8 --layers 2 "
-     "--init-from {d}/tiny28.keras --run-dir {d}/new_run", 1, "does not match the model to train"),
-    ("evaluate-shape-mismatch", "evaluate --model {d}/tiny8.keras --data {d}/mnist.npz --json {d}/new.json", 1,
-     "does not match the data's image shape"),
-    ("evaluate-json-exists", "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --json {d}/exists.json", 1,
-     "already exists"),
-    ("evaluate-samples-negative", "evaluate --samples -1", 2, "'--samples': Input should be greater than or equal to 0"),
-    ("complete-rows-zero", "complete --rows 0 --out {d}/new.png", 2, "'--rows': Input should be greater than or equal to 1"),
-    ("complete-rows-29", "complete --rows 29 --out {d}/new.png", 2, "'--rows': Input should be less than or equal to 27"),
-    ("complete-too-many", "complete --model {d}/tiny28.keras --data {d}/mnist.npz --num 30 --offset 10 "
-     "--out {d}/new.png", 1, "exceeds the 32 test digits"),
+    (
+        "run-dir-foreign",
+        "train --data {d}/mnist.npz --run-dir {d}/foreign_run --overwrite",
+        1,
+        "not a keras-pixelcnn run directory",
+    ),
+    (
+        "model-family-unknown",
+        "train --model vae --run-dir {d}/new_run",
+        2,
+        "'vae' is not one of 'pixelcnn', 'gated'",
+    ),
+    (
+        "conditional-pixelcnn",
+        "train --conditional --run-dir {d}/new_run",
+        2,
+        "--conditional needs --model gated",
+    ),
+    (
+        "init-from-missing",
+        "train --data {d}/mnist.npz --validation-size 16 --init-from {d}/none.keras --run-dir {d}/new_run",
+        1,
+        "does not exist",
+    ),
+    (
+        "init-from-other-model",
+        "train --data {d}/mnist.npz --validation-size 16 --model gated --filters 8 --layers 2 "
+        "--init-from {d}/tiny28.keras --run-dir {d}/new_run",
+        1,
+        "does not match the model to train",
+    ),
+    (
+        "evaluate-shape-mismatch",
+        "evaluate --model {d}/tiny8.keras --data {d}/mnist.npz --json {d}/new.json",
+        1,
+        "does not match the data's image shape",
+    ),
+    (
+        "evaluate-json-exists",
+        "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --json {d}/exists.json",
+        1,
+        "already exists",
+    ),
+    (
+        "evaluate-samples-negative",
+        "evaluate --samples -1",
+        2,
+        "'--samples': Input should be greater than or equal to 0",
+    ),
+    (
+        "complete-rows-zero",
+        "complete --rows 0 --out {d}/new.png",
+        2,
+        "'--rows': Input should be greater than or equal to 1",
+    ),
+    (
+        "complete-rows-29",
+        "complete --rows 29 --out {d}/new.png",
+        2,
+        "'--rows': Input should be less than or equal to 27",
+    ),
+    (
+        "complete-too-many",
+        "complete --model {d}/tiny28.keras --data {d}/mnist.npz --num 30 --offset 10 "
+        "--out {d}/new.png",
+        1,
+        "exceeds the 32 test digits",
+    ),
     ("show-unknown", "show galaxy", 2, "galaxy"),
-    ("seed-negative-generate", "generate --seed -1 --out {d}/new.png", 2,
-     "'--seed': Input should be greater than or equal to 0"),
-    ("seed-negative-train", "train --seed -1 --run-dir {d}/new_run", 2,
-     "'--seed': Input should be greater than or equal to 0"),
-    ("seed-negative-saved-model", "generate --saved-model {d}/exists_dir --seed -1 --out {d}/new.png", 2,
-     "'--seed': Input should be greater than or equal to 0"),
-    ("precision-unknown", "train --precision float8 --run-dir {d}/new_run", 2,
-     "'float8' is not one of 'float32', 'mixed_bfloat16'"),
-    ("distribute-unknown", "train --distribute horovod --run-dir {d}/new_run", 2,
-     "'horovod' is not one of"),
-    ("npy-suffix", "generate --model {d}/tiny8.keras --npy {d}/new.txt --out {d}/new.png", 2,
-     "--npy must end in .npy"),
-    ("complete-offset-negative", "complete --offset -1 --out {d}/new.png", 2,
-     "'--offset': Input should be greater than or equal to 0"),
+    (
+        "seed-negative-generate",
+        "generate --seed -1 --out {d}/new.png",
+        2,
+        "'--seed': Input should be greater than or equal to 0",
+    ),
+    (
+        "seed-negative-train",
+        "train --seed -1 --run-dir {d}/new_run",
+        2,
+        "'--seed': Input should be greater than or equal to 0",
+    ),
+    (
+        "seed-negative-saved-model",
+        "generate --saved-model {d}/exists_dir --seed -1 --out {d}/new.png",
+        2,
+        "'--seed': Input should be greater than or equal to 0",
+    ),
+    (
+        "precision-unknown",
+        "train --precision float8 --run-dir {d}/new_run",
+        2,
+        "'float8' is not one of 'float32', 'mixed_bfloat16'",
+    ),
+    (
+        "distribute-unknown",
+        "train --distribute horovod --run-dir {d}/new_run",
+        2,
+        "'horovod' is not one of",
+    ),
+    (
+        "npy-suffix",
+        "generate --model {d}/tiny8.keras --npy {d}/new.txt --out {d}/new.png",
+        2,
+        "--npy must end in .npy",
+    ),
+    (
+        "complete-offset-negative",
+        "complete --offset -1 --out {d}/new.png",
+        2,
+        "'--offset': Input should be greater than or equal to 0",
+    ),
     ("show-run-missing", "show run {d}/no_run --out {d}/new.png", 1, "does not exist"),
-    ("show-progress-label", "show progress --model {d}/tiny8.keras --label 3 --out {d}/new.png", 2,
-     "unconditional"),
+    (
+        "show-progress-label",
+        "show progress --model {d}/tiny8.keras --label 3 --out {d}/new.png",
+        2,
+        "unconditional",
+    ),
     ("export-exists", "export --model {d}/tiny8.keras --out {d}/exists_dir", 2, "already exists"),
     ("export-model-missing", "export --model {d}/none.keras --out {d}/new_sm", 1, "does not exist"),
 ]
-MODEL_SUBSET = {"model-truncated", "model-unrelated", "label-unconditional", "evaluate-shape-mismatch",
-                "disk-full"}
+MODEL_SUBSET = {
+    "model-truncated",
+    "model-unrelated",
+    "label-unconditional",
+    "evaluate-shape-mismatch",
+    "disk-full",
+}
 
 
 def _run(d, case):
@@ -151,8 +332,15 @@ def _run(d, case):
             resource.setrlimit(resource.RLIMIT_FSIZE, (options["fsize"], options["fsize"]))
 
     argv = [a.format(d=d) for a in args.split()]
-    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *argv], cwd=d, env=env,
-                          capture_output=True, text=True, timeout=300, preexec_fn=limits)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), *argv],
+        cwd=d,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limits,
+    )
 
 
 def _snapshot(d):
@@ -166,8 +354,11 @@ def results(tmp_path_factory):
 
     base = tmp_path_factory.mktemp("bad_input")
     _write_files(base)
-    cases = CASES if keras.backend.backend() == "tensorflow" else [
-        c for c in CASES if c[0] in MODEL_SUBSET]
+    cases = (
+        CASES
+        if keras.backend.backend() == "tensorflow"
+        else [c for c in CASES if c[0] in MODEL_SUBSET]
+    )
     dirs = {}
     for case in cases:
         dirs[case[0]] = tmp_path_factory.mktemp(case[0])
@@ -192,8 +383,11 @@ def test_bad_input(results, case):
     result, d, before = results[name]
     err = result.stderr
     # progress displays ("sampling 64 images ━━━━━━  50% 0:00:01") are not messages
-    lines = [line for line in err.splitlines()
-             if line.strip() and not re.search(r"\d+% +\d+:\d\d:\d\d\s*$", line)]
+    lines = [
+        line
+        for line in err.splitlines()
+        if line.strip() and not re.search(r"\d+% +\d+:\d\d:\d\d\s*$", line)
+    ]
     assert result.returncode == code, f"exit {result.returncode}\n{err[-3000:]}"
     assert "Traceback" not in err, err[-3000:]
     assert len(lines) == 1 and lines[0].startswith("error: "), err[-3000:]

@@ -8,12 +8,12 @@ Gated PixelCNN must also see every earlier pixel of its receptive field: no
 blind spot.
 """
 
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import input_gradient
 from keras import ops
 
-from helpers import input_gradient
 from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn
 
 H = W = 7
@@ -30,7 +30,9 @@ def _jacobian_rows(model, x, labels=None):
     pick = ops.convert_to_tensor(pick)
 
     def total(v):
-        out = model(v if labels is None else [v, ops.convert_to_tensor(np.full((n,), labels, "int32"))])
+        out = model(
+            v if labels is None else [v, ops.convert_to_tensor(np.full((n,), labels, "int32"))]
+        )
         return ops.sum(ops.cast(out, "float32") * pick)
 
     return np.abs(input_gradient(total, batch, ())[..., 0])
@@ -43,20 +45,28 @@ def _future(p):
 
 
 def _positive_weights(model, value=0.02):
-    model.set_weights([np.full(w.shape, value if w.ndim > 1 else 0.0, w.dtype)
-                       for w in model.get_weights()])
+    model.set_weights(
+        [np.full(w.shape, value if w.ndim > 1 else 0.0, w.dtype) for w in model.get_weights()]
+    )
 
 
 def _pixelcnn():
     keras.utils.set_random_seed(1)
-    return build_pixelcnn(input_shape=(H, W, 1), filters=4, num_residual_blocks=2,
-                          input_kernel_size=3)
+    return build_pixelcnn(
+        input_shape=(H, W, 1), filters=4, num_residual_blocks=2, input_kernel_size=3
+    )
 
 
 def _gated(num_classes=None):
     keras.utils.set_random_seed(2)
-    return build_gated_pixelcnn(input_shape=(H, W, 1), filters=4, num_layers=3, kernel_size=3,
-                                input_kernel_size=3, num_classes=num_classes)
+    return build_gated_pixelcnn(
+        input_shape=(H, W, 1),
+        filters=4,
+        num_layers=3,
+        kernel_size=3,
+        input_kernel_size=3,
+        num_classes=num_classes,
+    )
 
 
 def _check_no_future(model, labels=None):

@@ -5,9 +5,9 @@ import stat
 
 import numpy as np
 import pytest
+from helpers import ROOT, run_cli
 
 from keras_pixelcnn import cli
-from helpers import ROOT, run_cli
 
 
 @pytest.fixture
@@ -37,7 +37,10 @@ def _grid_cells(png, n_rows, n_cols, size, scale=4, pad=2):
 
     grey = plt.imread(png)[..., 0]
     step = (size + pad) * scale
-    assert grey.shape == ((n_rows * (size + pad) + pad) * scale, (n_cols * (size + pad) + pad) * scale)
+    assert grey.shape == (
+        (n_rows * (size + pad) + pad) * scale,
+        (n_cols * (size + pad) + pad) * scale,
+    )
     cells = []
     for r in range(n_rows):
         for c in range(n_cols):
@@ -48,8 +51,20 @@ def _grid_cells(png, n_rows, n_cols, size, scale=4, pad=2):
 
 def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
     out, npy = tmp_path / "s.png", tmp_path / "s.npy"
-    code, stdout, err = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
-                            "--npy", npy, "--seed", 3)
+    code, stdout, err = run(
+        capsys,
+        "generate",
+        "--model",
+        model_file,
+        "--num",
+        4,
+        "--out",
+        out,
+        "--npy",
+        npy,
+        "--seed",
+        3,
+    )
     assert code == 0, err
     arr = np.load(npy)
     assert arr.shape == (4, 8, 8, 1) and set(np.unique(arr)) <= {0, 1}
@@ -58,11 +73,36 @@ def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
     np.testing.assert_array_equal(_grid_cells(out, 2, 2, 8) > 0.5, arr[..., 0] > 0.5)
     assert "100%" in err  # progress display
     assert "wrote" in stdout
-    code, _, err = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
-                       "--npy", tmp_path / "t.npy", "--seed", 3)
+    code, _, err = run(
+        capsys,
+        "generate",
+        "--model",
+        model_file,
+        "--num",
+        4,
+        "--out",
+        out,
+        "--npy",
+        tmp_path / "t.npy",
+        "--seed",
+        3,
+    )
     assert_one_line_error(code, err, 1, "already exists (pass --overwrite")
-    code, _, _ = run(capsys, "generate", "--model", model_file, "--num", 4, "--out", out,
-                     "--npy", tmp_path / "t.npy", "--seed", 3, "--overwrite")
+    code, _, _ = run(
+        capsys,
+        "generate",
+        "--model",
+        model_file,
+        "--num",
+        4,
+        "--out",
+        out,
+        "--npy",
+        tmp_path / "t.npy",
+        "--seed",
+        3,
+        "--overwrite",
+    )
     np.testing.assert_array_equal(np.load(tmp_path / "t.npy"), arr)
 
 
@@ -96,7 +136,9 @@ def test_usage_errors(capsys, args, code, fragment):
 
 
 def test_missing_model_file(capsys, tmp_path):
-    code, _, err = run(capsys, "generate", "--model", tmp_path / "no.keras", "--out", tmp_path / "a.png")
+    code, _, err = run(
+        capsys, "generate", "--model", tmp_path / "no.keras", "--out", tmp_path / "a.png"
+    )
     assert_one_line_error(code, err, 1, "does not exist")
     assert not (tmp_path / "a.png").exists()
 
@@ -110,7 +152,9 @@ def test_corrupt_model_file(capsys, tmp_path):
 
 
 def test_unwritable_and_missing_output_directory(capsys, model_file, tmp_path):
-    code, _, err = run(capsys, "generate", "--model", model_file, "--out", tmp_path / "no" / "a.png")
+    code, _, err = run(
+        capsys, "generate", "--model", model_file, "--out", tmp_path / "no" / "a.png"
+    )
     assert_one_line_error(code, err, 1, "does not exist")
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -127,7 +171,9 @@ def test_unwritable_and_missing_output_directory(capsys, model_file, tmp_path):
 def test_unwritable_output_directory_as_root(capsys, model_file, tmp_path, monkeypatch):
     """Root can write anywhere, so simulate a read-only directory via os.access."""
     real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode))
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(tmp_path) else real_access(p, mode)
+    )
     code, _, err = run(capsys, "generate", "--model", model_file, "--out", tmp_path / "a.png")
     assert_one_line_error(code, err, 1, "not writable")
     code, _, err = run(capsys, "train", "--run-dir", tmp_path / "run", "--epochs", 1)
@@ -135,7 +181,9 @@ def test_unwritable_output_directory_as_root(capsys, model_file, tmp_path, monke
 
 
 def test_missing_data_file(capsys, tmp_path):
-    code, _, err = run(capsys, "train", "--data", tmp_path / "none.npz", "--run-dir", tmp_path / "r")
+    code, _, err = run(
+        capsys, "train", "--data", tmp_path / "none.npz", "--run-dir", tmp_path / "r"
+    )
     assert_one_line_error(code, err, 1, "does not exist")
 
 
@@ -148,12 +196,34 @@ def test_bad_data_file(capsys, tmp_path):
 
 def test_train_end_to_end_in_a_subprocess(fake_npz, tmp_path):
     run_dir = tmp_path / "run"
-    result = run_cli("train", "--data", fake_npz, "--run-dir", run_dir, "--epochs", 1,
-                     "--filters", 8, "--blocks", 1, "--samples", 4, "--validation-size", 16,
-                     "--batch-size", 16)
+    result = run_cli(
+        "train",
+        "--data",
+        fake_npz,
+        "--run-dir",
+        run_dir,
+        "--epochs",
+        1,
+        "--filters",
+        8,
+        "--blocks",
+        1,
+        "--samples",
+        4,
+        "--validation-size",
+        16,
+        "--batch-size",
+        16,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "test NLL" in result.stdout and "images/s" in result.stdout
-    for name in ("model.keras", "metrics.json", "loss_curve.png", "log.csv", "samples/epoch_001.png"):
+    for name in (
+        "model.keras",
+        "metrics.json",
+        "loss_curve.png",
+        "log.csv",
+        "samples/epoch_001.png",
+    ):
         assert (run_dir / name).exists(), name
 
 
@@ -161,9 +231,11 @@ def test_help_lists_commands_without_loading_the_backend():
     import subprocess
     import sys
 
-    code = ("import sys; from keras_pixelcnn.cli import main; rc = main(['--help']); "
-            "print('LOADED' if {'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules) "
-            "else 'LIGHT'); sys.exit(rc)")
+    code = (
+        "import sys; from keras_pixelcnn.cli import main; rc = main(['--help']); "
+        "print('LOADED' if {'keras', 'tensorflow', 'jax', 'torch'} & set(sys.modules) "
+        "else 'LIGHT'); sys.exit(rc)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "generate" in result.stdout and "train" in result.stdout
@@ -174,7 +246,11 @@ def test_python_dash_m_runs_the_same_app(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "keras_pixelcnn", "generate", "--num", "0"],
-                            capture_output=True, text=True, cwd=tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_pixelcnn", "generate", "--num", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert result.returncode == 2
     assert "'--num': Input should be greater than or equal to 1" in result.stderr

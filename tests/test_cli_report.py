@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from test_cli import assert_one_line_error, run
 
 from keras_pixelcnn.evaluation.classifier import CLASSIFIER_PATH
-from test_cli import assert_one_line_error, run
 
 
 @pytest.fixture
@@ -41,7 +41,9 @@ def _is_png(path):
 
 def test_evaluate_prints_and_writes_json(capsys, model28, fake_npz, tmp_path):
     out = tmp_path / "eval.json"
-    code, stdout, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--json", out)
+    code, stdout, err = run(
+        capsys, "evaluate", "--model", model28, "--data", fake_npz, "--json", out
+    )
     assert code == 0, err
     assert "nats/pixel" in stdout and "bits/dim" in stdout and "32 test images" in stdout
     report = json.loads(out.read_text())
@@ -53,8 +55,18 @@ def test_evaluate_prints_and_writes_json(capsys, model28, fake_npz, tmp_path):
 
 def test_evaluate_conditional_reports_the_marginal(capsys, conditional28, fake_npz, tmp_path):
     out = tmp_path / "eval.json"
-    code, stdout, err = run(capsys, "evaluate", "--model", conditional28, "--data", fake_npz,
-                            "--json", out, "--limit", 8)
+    code, stdout, err = run(
+        capsys,
+        "evaluate",
+        "--model",
+        conditional28,
+        "--data",
+        fake_npz,
+        "--json",
+        out,
+        "--limit",
+        8,
+    )
     assert code == 0, err
     assert "label marginalized" in stdout
     report = json.loads(out.read_text())
@@ -75,18 +87,34 @@ def test_evaluate_conditional_reports_the_marginal(capsys, conditional28, fake_n
     per_class = np.stack([nll(np.full(8, c, "int32")) for c in range(10)], axis=1)
     m = (-per_class).max(axis=1)
     marginal = -(m + np.log(np.exp(-per_class - m[:, None]).sum(axis=1)) - np.log(10))
-    assert report["nll_label_marginalized"]["nats_per_image"] == pytest.approx(marginal.mean(), rel=1e-5)
+    assert report["nll_label_marginalized"]["nats_per_image"] == pytest.approx(
+        marginal.mean(), rel=1e-5
+    )
     assert report["nll"]["nats_per_image"] == pytest.approx(nll(y).mean(), rel=1e-5)
     # p(x) = mean_c p(x|c) >= p(x|y) / 10: the marginal is within log 10 of the conditional
     assert np.all(marginal <= nll(y) + np.log(10) + 1e-9)
 
 
-@pytest.mark.skipif(not CLASSIFIER_PATH or not __import__("os").path.exists(CLASSIFIER_PATH),
-                    reason="the shipped classifier is missing")
+@pytest.mark.skipif(
+    not CLASSIFIER_PATH or not __import__("os").path.exists(CLASSIFIER_PATH),
+    reason="the shipped classifier is missing",
+)
 def test_evaluate_samples_scores_them(capsys, conditional28, fake_npz, tmp_path):
     out = tmp_path / "eval.json"
-    code, stdout, err = run(capsys, "evaluate", "--model", conditional28, "--data", fake_npz,
-                            "--json", out, "--samples", 20, "--limit", 8)
+    code, stdout, err = run(
+        capsys,
+        "evaluate",
+        "--model",
+        conditional28,
+        "--data",
+        fake_npz,
+        "--json",
+        out,
+        "--samples",
+        20,
+        "--limit",
+        8,
+    )
     assert code == 0, err
     quality = json.loads(out.read_text())["sample_quality"]
     assert 1.0 <= quality["classifier_score"] <= 10.0
@@ -97,26 +125,57 @@ def test_evaluate_samples_scores_them(capsys, conditional28, fake_npz, tmp_path)
 
 def test_complete_writes_one_picture(capsys, model28, fake_npz, tmp_path):
     out = tmp_path / "c.png"
-    code, stdout, err = run(capsys, "complete", "--model", model28, "--data", fake_npz, "--num", 2,
-                            "--completions", 3, "--rows", 14, "--out", out)
+    code, stdout, err = run(
+        capsys,
+        "complete",
+        "--model",
+        model28,
+        "--data",
+        fake_npz,
+        "--num",
+        2,
+        "--completions",
+        3,
+        "--rows",
+        14,
+        "--out",
+        out,
+    )
     assert code == 0, err
     assert _is_png(out) and "6 completions" in stdout
 
 
 def test_complete_conditional(capsys, conditional28, fake_npz, tmp_path):
     out = tmp_path / "c.png"
-    code, _, err = run(capsys, "complete", "--model", conditional28, "--data", fake_npz, "--num", 2,
-                       "--completions", 2, "--rows", 20, "--out", out)
+    code, _, err = run(
+        capsys,
+        "complete",
+        "--model",
+        conditional28,
+        "--data",
+        fake_npz,
+        "--num",
+        2,
+        "--completions",
+        2,
+        "--rows",
+        20,
+        "--out",
+        out,
+    )
     assert code == 0, err
     assert _is_png(out)
 
 
 def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
-    code, stdout, err = run(capsys, "show", "progress", "--model", model28, "--num", 3,
-                            "--out", tmp_path / "p.png")
+    code, stdout, err = run(
+        capsys, "show", "progress", "--model", model28, "--num", 3, "--out", tmp_path / "p.png"
+    )
     assert code == 0, err
     assert _is_png(tmp_path / "p.png") and "0, 98, 196" in stdout
-    code, _, err = run(capsys, "show", "data", "--data", fake_npz, "--num", 6, "--out", tmp_path / "d.png")
+    code, _, err = run(
+        capsys, "show", "data", "--data", fake_npz, "--num", 6, "--out", tmp_path / "d.png"
+    )
     assert code == 0, err
     assert _is_png(tmp_path / "d.png")
     from keras_pixelcnn.figures import save_grid
@@ -124,7 +183,9 @@ def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
     rundir = tmp_path / "run"
     (rundir / "samples").mkdir(parents=True)
     for e in (1, 2):
-        save_grid(np.zeros((4, 8, 8, 1)), rundir / "samples" / f"epoch_{e:03d}.png", title=f"epoch {e}")
+        save_grid(
+            np.zeros((4, 8, 8, 1)), rundir / "samples" / f"epoch_{e:03d}.png", title=f"epoch {e}"
+        )
     (rundir / "log.csv").write_text("epoch,loss,val_loss\n0,0.2,0.19\n1,0.1,0.12\n")
     code, stdout, err = run(capsys, "show", "run", rundir)
     assert code == 0, err
@@ -136,11 +197,19 @@ def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
     [
         (["complete", "--rows", "0"], 2, "'--rows': Input should be greater than or equal to 1"),
         (["complete", "--rows", "29"], 2, "'--rows': Input should be less than or equal to 27"),
-        (["complete", "--completions", "0"], 2, "'--completions': Input should be greater than or equal to 1"),
+        (
+            ["complete", "--completions", "0"],
+            2,
+            "'--completions': Input should be greater than or equal to 1",
+        ),
         (["complete", "--out", "c.jpg"], 2, "--out must end in .png"),
         (["show", "galaxy"], 2, "galaxy"),
         (["show", "progress", "--label", "12"], 2, "--label 12 is out of range"),
-        (["evaluate", "--samples", "-5"], 2, "'--samples': Input should be greater than or equal to 0"),
+        (
+            ["evaluate", "--samples", "-5"],
+            2,
+            "'--samples': Input should be greater than or equal to 0",
+        ),
         (["evaluate", "--json", "e.txt"], 2, "--json must end in .json"),
         (["evaluate", "--limit", "0"], 2, "'--limit': Input should be greater than or equal to 1"),
     ],
@@ -165,6 +234,16 @@ def test_show_run_without_grids(capsys, tmp_path):
 
 
 def test_missing_classifier(capsys, model28, fake_npz, tmp_path):
-    code, _, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--samples", 4,
-                       "--classifier", tmp_path / "none.keras")
+    code, _, err = run(
+        capsys,
+        "evaluate",
+        "--model",
+        model28,
+        "--data",
+        fake_npz,
+        "--samples",
+        4,
+        "--classifier",
+        tmp_path / "none.keras",
+    )
     assert_one_line_error(code, err, 1, "classifier not found")

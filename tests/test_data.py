@@ -1,10 +1,11 @@
 import os
+
 import numpy as np
 import pytest
+from conftest import make_fake_mnist, needs_mnist
 
 from keras_pixelcnn.data import binarize, load_mnist, load_npz
 from keras_pixelcnn.errors import PixelCNNError
-from conftest import make_fake_mnist, needs_mnist
 
 
 def test_binarize_threshold_is_127_5():
@@ -37,7 +38,10 @@ def _write(tmp_path, **overrides):
     [
         ({"x_test": None}, "lacks the keys x_test"),
         ({"x_train": np.zeros((10, 28, 27), np.uint8)}, r"x_train has shape \(10, 28, 27\)"),
-        ({"x_train": np.zeros((64, 28, 28), np.float32)}, "x_train has dtype float32, expected uint8"),
+        (
+            {"x_train": np.zeros((64, 28, 28), np.float32)},
+            "x_train has dtype float32, expected uint8",
+        ),
         ({"y_train": np.zeros((3,), np.uint8)}, "y_train has shape"),
         ({"y_test": np.full((32,), 11, np.int64)}, "labels 0-9"),
     ],
@@ -85,7 +89,9 @@ def test_tfds_failure_names_the_data_option(monkeypatch, tmp_path):
     monkeypatch.setattr(tfds, "load", load)
     monkeypatch.setattr(data, "TFDS_MNIST_URL", "http://127.0.0.1:9/mnist/")  # nothing listens
     start = time.perf_counter()
-    with pytest.raises(PixelCNNError, match=r"127\.0\.0\.1:9/mnist/ is unreachable.*pass --data PATH"):
+    with pytest.raises(
+        PixelCNNError, match=r"127\.0\.0\.1:9/mnist/ is unreachable.*pass --data PATH"
+    ):
         load_mnist(None)
     assert time.perf_counter() - start < 30
     assert downloads == [False]  # only the look for a prepared copy
@@ -141,11 +147,19 @@ def test_tfds_reaches_the_download_on_this_install():
     import subprocess
     import sys
 
-    env = dict(os.environ, HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
-               https_proxy="http://127.0.0.1:9", http_proxy="http://127.0.0.1:9",
-               NO_PROXY="", no_proxy="", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "-c", TFDS_DOWNLOAD], capture_output=True, text=True,
-                            env=env, timeout=300)
+    env = dict(
+        os.environ,
+        HTTPS_PROXY="http://127.0.0.1:9",
+        HTTP_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+        http_proxy="http://127.0.0.1:9",
+        NO_PROXY="",
+        no_proxy="",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", TFDS_DOWNLOAD], capture_output=True, text=True, env=env, timeout=300
+    )
     out = result.stdout
     assert result.returncode == 1, result.stdout + result.stderr[-2000:]
     assert "ImportError" not in out and "ModuleNotFoundError" not in out, out

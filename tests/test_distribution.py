@@ -7,14 +7,13 @@ import socket
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-import keras
-
-from keras_pixelcnn.training.distribution import check_distribute
-from keras_pixelcnn.errors import PixelCNNError
-
 from helpers import ROOT
+
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.training.distribution import check_distribute
 
 BACKEND = keras.backend.backend()
 
@@ -41,8 +40,21 @@ def _run(run_dir, distribute, npz, steps=1, env=None):
     full = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=BACKEND)
     full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", ONE_STEP.format(root=str(ROOT)), str(run_dir), distribute, npz,
-         str(steps)], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            ONE_STEP.format(root=str(ROOT)),
+            str(run_dir),
+            distribute,
+            npz,
+            str(steps),
+        ],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _final_weights(run_dir):
@@ -85,7 +97,13 @@ def test_two_replicas_equal_one_device(fake_npz, tmp_path, steps):
     multi = _run(tmp_path / "multi", mode, fake_npz, steps, env)
     assert multi.returncode == 0, multi.stderr[-3000:]
     _assert_same_weights(tmp_path / "single", tmp_path / "multi")
-    for name in ("model.keras", "metrics.json", "log.csv", "samples/epoch_001.png", "backup/state.json"):
+    for name in (
+        "model.keras",
+        "metrics.json",
+        "log.csv",
+        "samples/epoch_001.png",
+        "backup/state.json",
+    ):
         assert (tmp_path / "multi" / name).exists(), name
     config = json.loads((tmp_path / "multi" / "config.json").read_text())["config"]
     assert config["distribute"] == mode
@@ -107,12 +125,30 @@ def test_multi_worker_on_localhost(fake_npz, tmp_path):
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        full = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=BACKEND,
-                    TF_CONFIG=json.dumps(tf_config))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-c", ONE_STEP.format(root=str(ROOT)), str(tmp_path / f"w{index}"),
-             "multi-worker", fake_npz, "2"], cwd=ROOT, env=full, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True))
+        full = dict(
+            os.environ,
+            TF_CPP_MIN_LOG_LEVEL="3",
+            KERAS_BACKEND=BACKEND,
+            TF_CONFIG=json.dumps(tf_config),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    ONE_STEP.format(root=str(ROOT)),
+                    str(tmp_path / f"w{index}"),
+                    "multi-worker",
+                    fake_npz,
+                    "2",
+                ],
+                cwd=ROOT,
+                env=full,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     outputs = [p.communicate(timeout=300) for p in procs]
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]

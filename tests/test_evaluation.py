@@ -1,7 +1,7 @@
 import math
 
-import numpy as np
 import keras
+import numpy as np
 
 from keras_pixelcnn import ReferenceSampler, bernoulli_nll, draw_noise, evaluate_nll, per_image_nll
 
@@ -28,7 +28,9 @@ def test_model_nll_matches_keras_bce(tiny_model):
     bce = keras.losses.BinaryCrossentropy(from_logits=True)(x, model(x))
     assert math.isclose(summary["nats_per_pixel"], float(bce), rel_tol=1e-5)
     assert math.isclose(summary["nats_per_image"], summary["nats_per_pixel"] * 64, rel_tol=1e-12)
-    assert math.isclose(summary["bits_per_dim"], summary["nats_per_pixel"] / math.log(2), rel_tol=1e-12)
+    assert math.isclose(
+        summary["bits_per_dim"], summary["nats_per_pixel"] / math.log(2), rel_tol=1e-12
+    )
     assert summary["num_images"] == 6 and summary["nats_per_image_se"] > 0
 
 
@@ -63,5 +65,8 @@ def test_label_marginalized_nll_is_a_log_mean_exp_over_classes():
     report = evaluate_model(model, x, np.array([0, 1, 2, 0, 1]))
     assert report["conditional"] and report["num_classes"] == 3
     assert report["nll_label_marginalized"]["num_images"] == 5
-    assert math.isclose(report["nll"]["nats_per_image"],
-                        per_class[np.arange(5), [0, 1, 2, 0, 1]].mean(), rel_tol=1e-9)
+    assert math.isclose(
+        report["nll"]["nats_per_image"],
+        per_class[np.arange(5), [0, 1, 2, 0, 1]].mean(),
+        rel_tol=1e-9,
+    )

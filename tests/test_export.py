@@ -1,16 +1,12 @@
 """SavedModel export, the Keras-free SavedModel sampler, and .keras portability."""
 
-import json
-import os
-import sys
-
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import ROOT, run_cli, run_python
 
 from keras_pixelcnn import build_gated_pixelcnn, build_pixelcnn, draw_noise, per_image_nll
 from keras_pixelcnn.sampling.cached import CachedSampler
-from helpers import ROOT, run_cli, run_python
 
 # Export and the SavedModel run on TensorFlow whatever this process's backend
 # is, so those tests run once, in the TensorFlow pass of the suite.
@@ -28,8 +24,14 @@ def exported(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2, num_classes=10)
     model.save(tmp / "g.keras")
-    result = run_cli("export", "--model", tmp / "g.keras", "--out", tmp / "g_sm",
-                     env={"KERAS_BACKEND": "tensorflow"})
+    result = run_cli(
+        "export",
+        "--model",
+        tmp / "g.keras",
+        "--out",
+        tmp / "g_sm",
+        env={"KERAS_BACKEND": "tensorflow"},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return model, tmp
 
@@ -44,10 +46,10 @@ def test_saved_model_sampler_never_imports_keras(exported):
     code = f"""
 import runpy, sys
 sys.modules["keras"] = None  # any import of keras now fails
-sys.argv = ["cli.py", "generate", "--saved-model", {str(tmp / 'g_sm')!r}, "--label", "1,4",
-            "--num", "3", "--seed", "5", "--out", {str(tmp / 'sm.png')!r}, "--npy", {str(tmp / 'sm.npy')!r}]
+sys.argv = ["cli.py", "generate", "--saved-model", {str(tmp / "g_sm")!r}, "--label", "1,4",
+            "--num", "3", "--seed", "5", "--out", {str(tmp / "sm.png")!r}, "--npy", {str(tmp / "sm.npy")!r}]
 try:
-    runpy.run_path({str(ROOT / 'cli.py')!r}, run_name="__main__")
+    runpy.run_path({str(ROOT / "cli.py")!r}, run_name="__main__")
 except SystemExit as e:
     assert not e.code, e.code
 keras_side = ("keras_pixelcnn.layers", "keras_pixelcnn.models", "keras_pixelcnn.training",
@@ -74,10 +76,10 @@ def test_saved_model_log_prob_equals_evaluate(exported):
     np.save(tmp / "x.npy", x)
     code = f"""
 import numpy as np, tensorflow as tf
-m = tf.saved_model.load({str(tmp / 'g_sm')!r})
-x = np.load({str(tmp / 'x.npy')!r})
+m = tf.saved_model.load({str(tmp / "g_sm")!r})
+x = np.load({str(tmp / "x.npy")!r})
 out = m.signatures["log_prob"](images=tf.constant(x), labels=tf.constant([0, 3, 6, 9], tf.int32))
-np.save({str(tmp / 'nll.npy')!r}, out["nll_nats"].numpy())
+np.save({str(tmp / "nll.npy")!r}, out["nll_nats"].numpy())
 """
     result = run_python(code)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -89,7 +91,10 @@ def test_export_refuses_to_overwrite(exported):
     _, tmp = exported
     result = run_cli("export", "--model", tmp / "g.keras", "--out", tmp / "g_sm")
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {tmp / 'g_sm'} already exists (pass --overwrite to replace it)"
+    assert (
+        result.stderr.strip()
+        == f"error: {tmp / 'g_sm'} already exists (pass --overwrite to replace it)"
+    )
 
 
 @tf_pass_only
@@ -120,9 +125,9 @@ def test_keras_file_is_portable_across_backends(tmp_path, other):
     np.save(tmp_path / "y.npy", keras.ops.convert_to_numpy(model(x)))
     code = f"""
 import numpy as np, keras, keras_pixelcnn
-m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})
-out = keras.ops.convert_to_numpy(m(np.load({str(tmp_path / 'x.npy')!r})))
-d = np.abs(out - np.load({str(tmp_path / 'y.npy')!r})).max()
+m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
+out = keras.ops.convert_to_numpy(m(np.load({str(tmp_path / "x.npy")!r})))
+d = np.abs(out - np.load({str(tmp_path / "y.npy")!r})).max()
 assert d < 1e-5, d
 print("ok", keras.backend.backend())
 """
@@ -135,12 +140,20 @@ print("ok", keras.backend.backend())
 def test_export_bad_model_files(tmp_path):
     cut = tmp_path / "cut.keras"
     keras.utils.set_random_seed(0)
-    build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=0).save(tmp_path / "m.keras")
+    build_pixelcnn(input_shape=(8, 8, 1), filters=8, num_residual_blocks=0).save(
+        tmp_path / "m.keras"
+    )
     data = (tmp_path / "m.keras").read_bytes()
     cut.write_bytes(data[: len(data) // 3])
     for model, fragment in ((cut, "cut.keras"), (tmp_path / "none.keras", "does not exist")):
-        result = run_cli("export", "--model", model, "--out", tmp_path / "sm",
-                         env={"KERAS_BACKEND": "tensorflow"})
+        result = run_cli(
+            "export",
+            "--model",
+            model,
+            "--out",
+            tmp_path / "sm",
+            env={"KERAS_BACKEND": "tensorflow"},
+        )
         assert result.returncode == 1, result.stderr[-2000:]
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]

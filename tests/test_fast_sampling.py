@@ -1,19 +1,34 @@
+import keras
 import numpy as np
 import pytest
-import keras
 
-from keras_pixelcnn import PixelCNNError, ReferenceSampler, build_gated_pixelcnn, build_pixelcnn, draw_noise
+from keras_pixelcnn import (
+    PixelCNNError,
+    ReferenceSampler,
+    build_gated_pixelcnn,
+    build_pixelcnn,
+    draw_noise,
+)
 from keras_pixelcnn.sampling.cached import CachedSampler
 
 
 def _models():
     keras.utils.set_random_seed(0)
-    yield "pixelcnn", build_pixelcnn(input_shape=(7, 7, 1), filters=8, num_residual_blocks=2,
-                                     input_kernel_size=5), None
+    yield (
+        "pixelcnn",
+        build_pixelcnn(
+            input_shape=(7, 7, 1), filters=8, num_residual_blocks=2, input_kernel_size=5
+        ),
+        None,
+    )
     yield "gated", build_gated_pixelcnn(input_shape=(7, 7, 1), filters=8, num_layers=3), None
-    yield "gated-conditional", build_gated_pixelcnn(
-        input_shape=(7, 7, 1), filters=8, num_layers=3, num_classes=10, skip_connections=False
-    ), "labels"
+    yield (
+        "gated-conditional",
+        build_gated_pixelcnn(
+            input_shape=(7, 7, 1), filters=8, num_layers=3, num_classes=10, skip_connections=False
+        ),
+        "labels",
+    )
 
 
 MODELS = list(_models())

@@ -7,10 +7,10 @@ from keras_pixelcnn.figures import (
     progress_steps,
     save_completion_figure,
     save_data_grid,
+    save_grid,
     save_progress_strip,
     save_run_figure,
 )
-from keras_pixelcnn.figures import save_grid
 
 
 def _is_png(path):
@@ -41,8 +41,9 @@ def test_run_figure_picks_first_and_last_epochs(tmp_path):
     x = np.zeros((4, 8, 8, 1))
     for epoch in range(1, 10):
         save_grid(x, run / "samples" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}")
-    (run / "log.csv").write_text("epoch,loss,val_loss\n" + "".join(
-        f"{e},{1 / (e + 1)},{1 / (e + 1.5)}\n" for e in range(9)))
+    (run / "log.csv").write_text(
+        "epoch,loss,val_loss\n" + "".join(f"{e},{1 / (e + 1)},{1 / (e + 1.5)}\n" for e in range(9))
+    )
     assert [e for e, _ in epoch_grids(run)] == list(range(1, 10))
     shown = save_run_figure(str(run), tmp_path / "r.png", max_panels=4)
     assert shown[0] == 1 and shown[-1] == 9 and len(shown) == 4

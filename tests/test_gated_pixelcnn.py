@@ -1,16 +1,21 @@
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import input_gradient, run_python
 
 from keras_pixelcnn import PixelCNNError, build_gated_pixelcnn, sample
 from keras_pixelcnn.layers import GatedActivation, HorizontalStackConv2D, VerticalStackConv2D
-from helpers import input_gradient, run_python
 
 
 def _model(num_classes=None, shape=(8, 8, 1), layers=6, seed=0):
     keras.utils.set_random_seed(seed)
-    return build_gated_pixelcnn(input_shape=shape, filters=8, num_layers=layers,
-                                input_kernel_size=3, num_classes=num_classes)
+    return build_gated_pixelcnn(
+        input_shape=shape,
+        filters=8,
+        num_layers=layers,
+        input_kernel_size=3,
+        num_classes=num_classes,
+    )
 
 
 def _grad(model, x, label, i, j):
@@ -35,7 +40,9 @@ def test_gated_causality_without_blind_spot(num_classes):
         g = _grad(model, x, None if num_classes is None else 3, i, j)
         p = i * 8 + j
         assert not g[order >= p].any(), f"({i}, {j}) sees itself or a later pixel"
-        assert (g[order < p] > 0).all(), f"({i}, {j}) has a blind spot: {np.argwhere((g == 0) & (order < p))}"
+        assert (g[order < p] > 0).all(), (
+            f"({i}, {j}) has a blind spot: {np.argwhere((g == 0) & (order < p))}"
+        )
 
 
 def test_receptive_field_grows_with_depth():
@@ -110,9 +117,9 @@ def test_conditional_keras_round_trip_in_subprocess(tmp_path):
     np.save(tmp_path / "out.npy", keras.ops.convert_to_numpy(model([x, y])))
     code = f"""
 import numpy as np, keras, keras_pixelcnn
-m = keras.saving.load_model({str(tmp_path / 'g.keras')!r})
-out = keras.ops.convert_to_numpy(m([np.load({str(tmp_path / 'x.npy')!r}), np.array([0, 5, 9], 'int32')]))
-assert np.array_equal(out, np.load({str(tmp_path / 'out.npy')!r}))
+m = keras.saving.load_model({str(tmp_path / "g.keras")!r})
+out = keras.ops.convert_to_numpy(m([np.load({str(tmp_path / "x.npy")!r}), np.array([0, 5, 9], 'int32')]))
+assert np.array_equal(out, np.load({str(tmp_path / "out.npy")!r}))
 print("ok")
 """
     result = run_python(code)
@@ -123,8 +130,16 @@ def test_tiny_conditional_fit(fake_npz, tmp_path):
     from keras_pixelcnn import TrainConfig, load_mnist, train
 
     mnist = load_mnist(fake_npz, validation_size=16)
-    config = TrainConfig(run_dir=str(tmp_path / "run"), model="gated", conditional=True,
-                         epochs=1, batch_size=16, filters=8, num_layers=2, num_samples=2)
+    config = TrainConfig(
+        run_dir=str(tmp_path / "run"),
+        model="gated",
+        conditional=True,
+        epochs=1,
+        batch_size=16,
+        filters=8,
+        num_layers=2,
+        num_samples=2,
+    )
     metrics = train(config, mnist=mnist, verbose=0, print_fn=lambda _: None)
     assert metrics["conditional"] and np.isfinite(metrics["test_nll"]["nats_per_pixel"])
     assert (tmp_path / "run" / "samples" / "epoch_001.png").exists()

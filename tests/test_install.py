@@ -14,15 +14,16 @@ import sys
 import sysconfig
 import zipfile
 
-import pytest
 import keras
-
+import pytest
 from helpers import ROOT
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                       reason="backend-independent: runs in the TensorFlow pass"),
+    pytest.mark.skipif(
+        keras.backend.backend() != "tensorflow",
+        reason="backend-independent: runs in the TensorFlow pass",
+    ),
 ]
 
 
@@ -30,20 +31,41 @@ pytestmark = [
 def installed(tmp_path_factory):
     base = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(base / "dist"),
-         str(ROOT)], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(base / "dist"),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = (base / "dist").glob("keras_pixelcnn-*.whl")
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     python = venv / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     borrowed = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     with open(os.path.join(site, "borrowed_dependencies.pth"), "w") as f:
         f.write("\n".join(sorted(borrowed)) + "\n")
-    install = subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                              str(wheel)], capture_output=True, text=True, timeout=300)
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     return wheel, venv, site
 
@@ -62,17 +84,35 @@ def test_console_script_generates_from_another_directory(installed, tmp_path):
     _, venv, site = installed
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("PYTHONPATH", None)
-    result = subprocess.run([venv / "bin" / "keras-pixelcnn", "generate", "--num", "4",
-                             "--out", "digits.png"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [venv / "bin" / "keras-pixelcnn", "generate", "--num", "4", "--out", "digits.png"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "digits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     where = subprocess.run(
-        [venv / "bin" / "python", "-c",
-         "import keras_pixelcnn, keras_pixelcnn.shipped as s; "
-         "print(keras_pixelcnn.__file__); print(s.shipped_dir())"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
+        [
+            venv / "bin" / "python",
+            "-c",
+            "import keras_pixelcnn, keras_pixelcnn.shipped as s; "
+            "print(keras_pixelcnn.__file__); print(s.shipped_dir())",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     assert all(path.startswith(site) for path in where), where
-    module = subprocess.run([venv / "bin" / "python", "-m", "keras_pixelcnn", "--help"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True)
+    module = subprocess.run(
+        [venv / "bin" / "python", "-m", "keras_pixelcnn", "--help"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert module.returncode == 0 and "generate" in module.stdout

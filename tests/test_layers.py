@@ -2,11 +2,11 @@
 trip, the output shape, a mixed_bfloat16 forward, one training step and a
 .keras save/load round trip; and layer-level causality of the stack convs."""
 
+import keras
 import numpy as np
 import pytest
-import keras
-
 from helpers import input_gradient
+
 from keras_pixelcnn import (
     GatedActivation,
     HorizontalStackConv2D,
@@ -79,8 +79,9 @@ def test_one_training_step_and_keras_round_trip(name, make, cin, cout, tmp_path)
     model.save(path)
     loaded = keras.saving.load_model(path)  # registered: no custom_objects
     assert type(loaded.get_layer("layer")) is type(model.get_layer("layer"))
-    np.testing.assert_allclose(loaded.predict(_x(cin, 2), verbose=0),
-                               model.predict(_x(cin, 2), verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(_x(cin, 2), verbose=0), model.predict(_x(cin, 2), verbose=0), atol=1e-6
+    )
 
 
 def _visible(layer, i, j, size=7):
@@ -120,12 +121,14 @@ def test_fast_sampler_equals_reference_under_mixed_bfloat16(family):
     try:
         keras.utils.set_random_seed(4)
         if family == "pixelcnn":
-            model = build_pixelcnn(input_shape=(7, 7, 1), filters=8, num_residual_blocks=1,
-                                   input_kernel_size=5)
+            model = build_pixelcnn(
+                input_shape=(7, 7, 1), filters=8, num_residual_blocks=1, input_kernel_size=5
+            )
             labels = None
         else:
-            model = build_gated_pixelcnn(input_shape=(7, 7, 1), filters=8, num_layers=3,
-                                         num_classes=10)
+            model = build_gated_pixelcnn(
+                input_shape=(7, 7, 1), filters=8, num_layers=3, num_classes=10
+            )
             labels = np.arange(5) % 10
     finally:
         keras.config.set_dtype_policy(previous)

@@ -1,24 +1,18 @@
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import input_gradient
 
 from keras_pixelcnn import MaskedConv2D, causal_mask
-from helpers import input_gradient
 
 
 def test_mask_values_3x3():
-    np.testing.assert_array_equal(
-        causal_mask((3, 3), "A"), [[1, 1, 1], [1, 0, 0], [0, 0, 0]]
-    )
-    np.testing.assert_array_equal(
-        causal_mask((3, 3), "B"), [[1, 1, 1], [1, 1, 0], [0, 0, 0]]
-    )
+    np.testing.assert_array_equal(causal_mask((3, 3), "A"), [[1, 1, 1], [1, 0, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(causal_mask((3, 3), "B"), [[1, 1, 1], [1, 1, 0], [0, 0, 0]])
 
 
 def test_mask_values_rectangular_and_1x1():
-    np.testing.assert_array_equal(
-        causal_mask((3, 5), "A"), [[1] * 5, [1, 1, 0, 0, 0], [0] * 5]
-    )
+    np.testing.assert_array_equal(causal_mask((3, 5), "A"), [[1] * 5, [1, 1, 0, 0, 0], [0] * 5])
     assert causal_mask((1, 1), "A").sum() == 0
     assert causal_mask((1, 1), "B").sum() == 1
 

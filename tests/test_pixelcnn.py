@@ -1,9 +1,9 @@
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import input_gradient
 
 from keras_pixelcnn import MaskedConv2D, build_pixelcnn
-from helpers import input_gradient
 
 
 def test_reference_architecture():
@@ -17,8 +17,10 @@ def test_reference_architecture():
     # 4 blocks x (1x1 64->32, 3x3 32->32, 1x1 32->64) + head 1x1 64->64 + 1x1 64->1
     assert [l.kernel_size for l in masked[1:4]] == [(1, 1), (3, 3), (1, 1)]
     assert len(masked) == 1 + 4 * 3 + 2
-    expected = (7 * 7 * 64 + 64) + 4 * (64 * 32 + 32 + 9 * 32 * 32 + 32 + 32 * 64 + 64) + (
-        64 * 64 + 64 + 64 + 1
+    expected = (
+        (7 * 7 * 64 + 64)
+        + 4 * (64 * 32 + 32 + 9 * 32 * 32 + 32 + 32 * 64 + 64)
+        + (64 * 64 + 64 + 64 + 1)
     )
     assert model.count_params() == expected
 

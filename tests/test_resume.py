@@ -9,16 +9,29 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
 from keras_pixelcnn import TrainConfig, load_mnist, train
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.training.resume import epoch_data, epoch_order, load_state
 
-from helpers import ROOT
-
-TRAIN_ARGS = ["--epochs", "2", "--filters", "8", "--blocks", "1", "--samples", "2",
-              "--validation-size", "16", "--batch-size", "8", "--backup-every", "4",
-              "--deterministic"]
+TRAIN_ARGS = [
+    "--epochs",
+    "2",
+    "--filters",
+    "8",
+    "--blocks",
+    "1",
+    "--samples",
+    "2",
+    "--validation-size",
+    "16",
+    "--batch-size",
+    "8",
+    "--backup-every",
+    "4",
+    "--deterministic",
+]
 
 # Runs the CLI in a child that kills itself with SIGKILL (or SIGINT) at a chosen
 # point: "step:K" after global training step K, "write:K" in the middle of the
@@ -67,9 +80,11 @@ def _weights(path):
     return keras.saving.load_model(path).get_weights()
 
 
-@pytest.mark.skipif(__import__("keras").backend.backend() != "tensorflow",
-                    reason="backups and the batch order are backend-independent; the TF pass "
-                           "proves bit-identical resume (five trainings: too slow to repeat)")
+@pytest.mark.skipif(
+    __import__("keras").backend.backend() != "tensorflow",
+    reason="backups and the batch order are backend-independent; the TF pass "
+    "proves bit-identical resume (five trainings: too slow to repeat)",
+)
 def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp_path):
     base = ["train", "--data", fake_npz, *TRAIN_ARGS]
     clean = _train(base + ["--run-dir", tmp_path / "clean"])
@@ -85,7 +100,9 @@ def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp
         resumed = _train(base + ["--run-dir", run])
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert "resuming from the backup" in resumed.stdout
-        for a, b in zip(_weights(tmp_path / "clean" / "model.keras"), _weights(run / "model.keras")):
+        for a, b in zip(
+            _weights(tmp_path / "clean" / "model.keras"), _weights(run / "model.keras")
+        ):
             np.testing.assert_array_equal(a, b)
         epochs = [line.split(",")[0] for line in (run / "log.csv").read_text().splitlines()[1:]]
         assert epochs == ["0", "1"], epochs
@@ -120,8 +137,15 @@ def test_divergence_stops_with_a_clear_message(fake_npz, tmp_path, monkeypatch):
 
     monkeypatch.setattr(train_module, "epoch_data", poisoned)
     mnist = load_mnist(fake_npz, validation_size=16)
-    config = TrainConfig(run_dir=str(tmp_path / "r"), epochs=3, batch_size=8, filters=8,
-                         num_residual_blocks=1, num_samples=2, backup_every=3)
+    config = TrainConfig(
+        run_dir=str(tmp_path / "r"),
+        epochs=3,
+        batch_size=8,
+        filters=8,
+        num_residual_blocks=1,
+        num_samples=2,
+        backup_every=3,
+    )
     with pytest.raises(PixelCNNError, match="training diverged: loss became NaN or infinite") as e:
         train(config, mnist=mnist, verbose=0, print_fn=lambda _: None)
     message = str(e.value)
@@ -139,8 +163,14 @@ def test_divergence_stops_with_a_clear_message(fake_npz, tmp_path, monkeypatch):
 def test_resuming_with_other_options_is_refused(fake_npz, tmp_path):
     mnist = load_mnist(fake_npz, validation_size=16)
     quiet = dict(mnist=mnist, verbose=0, print_fn=lambda _: None)
-    config = dict(run_dir=str(tmp_path / "r"), epochs=1, batch_size=16, filters=8,
-                  num_residual_blocks=1, num_samples=2)
+    config = dict(
+        run_dir=str(tmp_path / "r"),
+        epochs=1,
+        batch_size=16,
+        filters=8,
+        num_residual_blocks=1,
+        num_samples=2,
+    )
     train(TrainConfig(**config), **quiet)
     with pytest.raises(PixelCNNError, match="holds a run with filters=8, not 16"):
         train(TrainConfig(**dict(config, filters=16)), **quiet)

@@ -7,8 +7,8 @@ import sys
 
 import keras
 import pytest
-
 from conftest import ROOT
+
 from keras_pixelcnn.runtime import ONEDNN_VARIABLE, fastest_jit_compile
 
 PROBE = (
@@ -26,8 +26,14 @@ def _probe(value):
     env.pop(ONEDNN_VARIABLE, None)
     if value is not None:
         env[ONEDNN_VARIABLE] = value
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout.split()
 

@@ -2,8 +2,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import needs_mnist
+
 from keras_pixelcnn.evaluation.sample_quality import classifier_score, frechet_distance
 
 
@@ -49,14 +49,16 @@ def test_real_digits_score_like_real_data_and_blank_images_do_not(mnist_npz):
     mnist = load_mnist(mnist_npz)
     clf = load_classifier()
     test, reference = mnist.test.images[:2000], mnist.train.images[:500]
-    real = sample_quality(clf, mnist.test.images[5000:5500], test, reference,
-                          labels=mnist.test.labels[5000:5500])
+    real = sample_quality(
+        clf, mnist.test.images[5000:5500], test, reference, labels=mnist.test.labels[5000:5500]
+    )
     assert real["classifier_score"] > 9.0
     assert abs(real["classifier_score"] - real["classifier_score_real"]) < 0.5
     assert real["frechet_distance"] < 2 * real["frechet_distance_real_floor"] + 1
     assert real["label_accuracy"] > 0.97
-    blank = sample_quality(clf, np.zeros((500, 28, 28, 1), "float32"), test, reference,
-                           labels=mnist.test.labels[:500])
+    blank = sample_quality(
+        clf, np.zeros((500, 28, 28, 1), "float32"), test, reference, labels=mnist.test.labels[:500]
+    )
     assert blank["classifier_score"] < 1.5  # one class for every image
     assert blank["frechet_distance"] > 10 * real["frechet_distance_real_floor"]
     assert blank["label_accuracy"] < 0.3

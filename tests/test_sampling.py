@@ -1,6 +1,6 @@
+import keras
 import numpy as np
 import pytest
-import keras
 
 from keras_pixelcnn import ReferenceSampler, draw_noise, sample
 from keras_pixelcnn.errors import PixelCNNError
@@ -53,7 +53,9 @@ def test_sampler_follows_weight_updates(tiny_model):
 def test_progress_is_reported_per_row(tiny_model):
     model = tiny_model()
     calls = []
-    ReferenceSampler(model).sample(draw_noise(2, (8, 8, 1), 0), progress=lambda d, t: calls.append((d, t)))
+    ReferenceSampler(model).sample(
+        draw_noise(2, (8, 8, 1), 0), progress=lambda d, t: calls.append((d, t))
+    )
     assert calls == [(8 * (r + 1), 64) for r in range(8)]
 
 

@@ -1,13 +1,10 @@
-import json
-import zipfile
-
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import run_python
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.saving import load_model
-from helpers import run_python
 
 
 def test_keras_round_trip_in_a_fresh_process(tiny_model, tmp_path):
@@ -20,7 +17,7 @@ def test_keras_round_trip_in_a_fresh_process(tiny_model, tmp_path):
     code = f"""
 import numpy as np, keras, keras_pixelcnn
 m = keras.saving.load_model({str(path)!r})
-x = np.load({str(tmp_path / 'x.npy')!r}); y = np.load({str(tmp_path / 'y.npy')!r})
+x = np.load({str(tmp_path / "x.npy")!r}); y = np.load({str(tmp_path / "y.npy")!r})
 out = keras.ops.convert_to_numpy(m(x))
 assert np.array_equal(out, y), np.abs(out - y).max()
 print("ok", type(m.layers[1]).__name__)
@@ -82,7 +79,7 @@ if {order.split(", ")[0]!r} == "keras_pixelcnn":
     assert "keras" not in sys.modules and "tensorflow" not in sys.modules, "eager import"
 import {order.split(", ")[1]}
 import keras
-m = keras.saving.load_model({str(tmp_path / 'm.keras')!r})
+m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
 print("ok", type(m.get_layer("input_conv")).__name__)
 """
     result = run_python(code)

@@ -8,10 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, evaluate_nll, load_mnist, load_model
-from keras_pixelcnn.models.contract import is_conditional
 from conftest import needs_mnist
+
+from keras_pixelcnn import (
+    CachedSampler,
+    ReferenceSampler,
+    draw_noise,
+    evaluate_nll,
+    load_mnist,
+    load_model,
+)
+from keras_pixelcnn.models.contract import is_conditional
 
 SAVED = Path(__file__).resolve().parents[1] / "saved_models"
 CLASSIFIER = "mnist_classifier"
@@ -49,10 +56,19 @@ def _numpy_nll(model, mnist_npz, n):
     with np.load(mnist_npz) as f:
         x = (f["x_test"][:n, :, :, None] > 127.5).astype("float32")
         y = f["y_test"][:n].astype("int32")
-    logits = np.concatenate([
-        np.asarray(model.predict_on_batch(x[s : s + 250] if not is_conditional(model)
-                                          else [x[s : s + 250], y[s : s + 250]]), "float64")
-        for s in range(0, n, 250)])
+    logits = np.concatenate(
+        [
+            np.asarray(
+                model.predict_on_batch(
+                    x[s : s + 250]
+                    if not is_conditional(model)
+                    else [x[s : s + 250], y[s : s + 250]]
+                ),
+                "float64",
+            )
+            for s in range(0, n, 250)
+        ]
+    )
     return (np.logaddexp(0.0, logits) - x * logits).reshape(n, -1).sum(axis=1)
 
 
@@ -65,13 +81,15 @@ def test_reported_test_nll_is_reproduced(name, mnist_npz):
     metrics = json.loads((SAVED / f"{name}.json").read_text())
     model = load_model(SAVED / f"{name}.keras")
     independent = _numpy_nll(model, mnist_npz, 1000)
-    assert math.isclose(independent.mean(), metrics["test_nll_first_1000_nats_per_image"],
-                        rel_tol=1e-4)
+    assert math.isclose(
+        independent.mean(), metrics["test_nll_first_1000_nats_per_image"], rel_tol=1e-4
+    )
     test = load_mnist(mnist_npz).test.take(1000)
     got = evaluate_nll(model, test.images, test.labels)
     assert math.isclose(got["nats_per_image"], independent.mean(), rel_tol=1e-6)
-    assert math.isclose(got["nats_per_image_se"], independent.std(ddof=1) / math.sqrt(1000),
-                        rel_tol=1e-5)
+    assert math.isclose(
+        got["nats_per_image_se"], independent.std(ddof=1) / math.sqrt(1000), rel_tol=1e-5
+    )
 
 
 def test_shipped_classifier_metrics_file():

@@ -1,6 +1,5 @@
 import csv
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,8 +9,15 @@ from keras_pixelcnn.errors import PixelCNNError
 
 
 def _config(run_dir, **kw):
-    base = dict(run_dir=str(run_dir), epochs=1, batch_size=16, filters=8,
-                num_residual_blocks=1, num_samples=4, seed=0)
+    base = dict(
+        run_dir=str(run_dir),
+        epochs=1,
+        batch_size=16,
+        filters=8,
+        num_residual_blocks=1,
+        num_samples=4,
+        seed=0,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -21,8 +27,16 @@ def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
     run = tmp_path / "run"
     lines = []
     metrics = train(_config(run), mnist=mnist, verbose=0, print_fn=lines.append)
-    for name in ("config.json", "log.csv", "best.keras", "model.keras", "loss_curve.png",
-                 "metrics.json", "samples/epoch_001.png", "backup"):
+    for name in (
+        "config.json",
+        "log.csv",
+        "best.keras",
+        "model.keras",
+        "loss_curve.png",
+        "metrics.json",
+        "samples/epoch_001.png",
+        "backup",
+    ):
         assert (run / name).exists(), name
     assert (run / "samples/epoch_001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert metrics["epochs"] == 1 and metrics["test_nll"]["num_images"] == 32
@@ -40,8 +54,12 @@ def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
 
 def test_training_lowers_the_loss(fake_npz, tmp_path):
     mnist = load_mnist(fake_npz, validation_size=16)
-    train(_config(tmp_path / "r", epochs=3, learning_rate=3e-3), mnist=mnist, verbose=0,
-          print_fn=lambda _: None)
+    train(
+        _config(tmp_path / "r", epochs=3, learning_rate=3e-3),
+        mnist=mnist,
+        verbose=0,
+        print_fn=lambda _: None,
+    )
     with open(tmp_path / "r" / "log.csv") as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
     assert losses[-1] < losses[0] < 0.8
@@ -78,8 +96,12 @@ def test_mixed_bfloat16_trains_and_samples(fake_npz, tmp_path):
     import keras
 
     mnist = load_mnist(fake_npz, validation_size=16)
-    metrics = train(_config(tmp_path / "r", precision="mixed_bfloat16"), mnist=mnist, verbose=0,
-                    print_fn=lambda _: None)
+    metrics = train(
+        _config(tmp_path / "r", precision="mixed_bfloat16"),
+        mnist=mnist,
+        verbose=0,
+        print_fn=lambda _: None,
+    )
     assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     model = keras.saving.load_model(tmp_path / "r" / "model.keras")
@@ -102,9 +124,12 @@ def test_init_from_starts_at_the_trained_weights(fake_npz, tmp_path):
     train(_config(tmp_path / "a", learning_rate=3e-3), **quiet)
     source = keras.saving.load_model(tmp_path / "a" / "model.keras")
     lines = []
-    metrics = train(_config(tmp_path / "b", learning_rate=3e-4,
-                            init_from=str(tmp_path / "a" / "model.keras")),
-                    mnist=mnist, verbose=0, print_fn=lines.append)
+    metrics = train(
+        _config(tmp_path / "b", learning_rate=3e-4, init_from=str(tmp_path / "a" / "model.keras")),
+        mnist=mnist,
+        verbose=0,
+        print_fn=lines.append,
+    )
     assert any("starting from the weights of" in line for line in lines)
     assert metrics["init_from"].endswith("model.keras")
     # The fine-tuned run starts where the source ended: its first epoch's
@@ -130,6 +155,9 @@ def test_init_from_another_architecture_writes_nothing(fake_npz, tmp_path):
 
     build_model(_config(tmp_path / "a")).save(tmp_path / "a.keras")
     with pytest.raises(PixelCNNError, match="does not match the model to train"):
-        train(_config(tmp_path / "b", filters=16, init_from=str(tmp_path / "a.keras")),
-              mnist=load_mnist(fake_npz, validation_size=16), verbose=0)
+        train(
+            _config(tmp_path / "b", filters=16, init_from=str(tmp_path / "a.keras")),
+            mnist=load_mnist(fake_npz, validation_size=16),
+            verbose=0,
+        )
     assert not (tmp_path / "b").exists()

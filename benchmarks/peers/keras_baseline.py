@@ -3,8 +3,8 @@ masked convolution a full `Conv2D` kernel multiplied by its mask (no
 cropping), float32, `padding="same"`. The baseline of
 `benchmarks/train_speed.py`."""
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -13,13 +13,14 @@ class FullMaskedConv2D(layers.Conv2D):
         super().__init__(filters, kernel_size, padding="same", **kwargs)
         k = kernel_size
         mask = np.ones((k, k), "float32")
-        mask[k // 2, k // 2 + (mask_type == "B"):] = 0
-        mask[k // 2 + 1:] = 0
+        mask[k // 2, k // 2 + (mask_type == "B") :] = 0
+        mask[k // 2 + 1 :] = 0
         self.mask = mask
 
     def convolution_op(self, inputs, kernel):
-        return ops.conv(inputs, kernel * ops.cast(self.mask[:, :, None, None], kernel.dtype),
-                        padding="same")
+        return ops.conv(
+            inputs, kernel * ops.cast(self.mask[:, :, None, None], kernel.dtype), padding="same"
+        )
 
 
 def build_baseline(h=64, blocks=4):

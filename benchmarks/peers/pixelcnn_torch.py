@@ -16,8 +16,8 @@ class MaskedConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         mask = torch.ones_like(self.weight)
         c = kernel_size // 2
-        mask[:, :, c, c + (mask_type == "B"):] = 0
-        mask[:, :, c + 1:] = 0
+        mask[:, :, c, c + (mask_type == "B") :] = 0
+        mask[:, :, c + 1 :] = 0
         self.register_buffer("mask", mask)
 
     def forward(self, x):
@@ -28,8 +28,12 @@ class ResidualBlock(nn.Module):
     def __init__(self, h):
         super().__init__()
         self.net = nn.Sequential(
-            nn.ReLU(), nn.Conv2d(h, h // 2, 1), nn.ReLU(),
-            MaskedConv2d(h // 2, h // 2, 3, "B"), nn.ReLU(), nn.Conv2d(h // 2, h, 1),
+            nn.ReLU(),
+            nn.Conv2d(h, h // 2, 1),
+            nn.ReLU(),
+            MaskedConv2d(h // 2, h // 2, 3, "B"),
+            nn.ReLU(),
+            nn.Conv2d(h // 2, h, 1),
         )
 
     def forward(self, x):
@@ -40,8 +44,12 @@ class PixelCNN(nn.Module):
     def __init__(self, h=64, blocks=4):
         super().__init__()
         self.net = nn.Sequential(
-            MaskedConv2d(1, h, 7, "A"), *[ResidualBlock(h) for _ in range(blocks)],
-            nn.ReLU(), MaskedConv2d(h, h, 1, "B"), nn.ReLU(), nn.Conv2d(h, 1, 1),
+            MaskedConv2d(1, h, 7, "A"),
+            *[ResidualBlock(h) for _ in range(blocks)],
+            nn.ReLU(),
+            MaskedConv2d(h, h, 1, "B"),
+            nn.ReLU(),
+            nn.Conv2d(h, 1, 1),
         )
 
     def forward(self, x):
@@ -64,7 +72,7 @@ def train_images_per_second(images, batch_size=64, steps=60, warmup=5, seed=0, r
     order = torch.randperm(len(data))
 
     def step(k):
-        idx = order[(k * batch_size) % (len(data) - batch_size):][:batch_size]
+        idx = order[(k * batch_size) % (len(data) - batch_size) :][:batch_size]
         x = data[idx]
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), x)

@@ -16,5 +16,11 @@ from keras_pixelcnn.evaluation.nll import (
     summarize_nll,
 )
 
-__all__ = ["bernoulli_nll", "evaluate_model", "evaluate_nll", "marginal_nll", "per_image_nll",
-           "summarize_nll"]
+__all__ = [
+    "bernoulli_nll",
+    "evaluate_model",
+    "evaluate_nll",
+    "marginal_nll",
+    "per_image_nll",
+    "summarize_nll",
+]

@@ -10,8 +10,8 @@ The shipped weights are `saved_models/mnist_classifier.keras`; retrain with
 
 import os
 
-import numpy as np
 import keras
+import numpy as np
 from keras import layers
 
 from keras_pixelcnn import shipped
@@ -26,10 +26,10 @@ def build_classifier(input_shape=(28, 28, 1), num_classes=10, name="mnist_classi
     layer and `num_classes` logits. Random shifts of up to 2 pixels and small
     rotations augment the training batches (inactive at inference)."""
     inputs = keras.Input(input_shape, name="image")
-    x = layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant",
-                                 interpolation="nearest", name="shift")(inputs)
-    x = layers.RandomRotation(0.03, fill_mode="constant", interpolation="nearest",
-                              name="rotate")(x)
+    x = layers.RandomTranslation(
+        2 / 28, 2 / 28, fill_mode="constant", interpolation="nearest", name="shift"
+    )(inputs)
+    x = layers.RandomRotation(0.03, fill_mode="constant", interpolation="nearest", name="rotate")(x)
     for n, filters in enumerate((32, 64), start=1):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{n}a")(x)
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv_{n}b")(x)
@@ -55,8 +55,12 @@ def train_classifier(mnist, epochs=8, batch_size=128, learning_rate=1e-3, seed=0
         metrics=["accuracy"],
     )
     model.fit(
-        mnist.train.images, mnist.train.labels, batch_size=batch_size, epochs=epochs,
-        validation_data=(mnist.validation.images, mnist.validation.labels), verbose=verbose,
+        mnist.train.images,
+        mnist.train.labels,
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_data=(mnist.validation.images, mnist.validation.labels),
+        verbose=verbose,
     )
     return model, accuracy(model, mnist.test.images, mnist.test.labels)
 

@@ -60,10 +60,13 @@ def evaluate_nll(model, images, labels=None, batch_size=500):
 def marginal_nll(model, images, num_classes, batch_size=500):
     """Per-image NLL with the label marginalized under a uniform prior:
     -log (1/K) sum_c p(x | c), a log-mean-exp over the K classes (nats)."""
-    per_class = np.stack([
-        per_image_nll(model, images, np.full((len(images),), c, "int32"), batch_size)
-        for c in range(num_classes)
-    ], axis=1)
+    per_class = np.stack(
+        [
+            per_image_nll(model, images, np.full((len(images),), c, "int32"), batch_size)
+            for c in range(num_classes)
+        ],
+        axis=1,
+    )
     neg = -per_class
     top = neg.max(axis=1, keepdims=True)
     log_mean = top[:, 0] + np.log(np.mean(np.exp(neg - top), axis=1))

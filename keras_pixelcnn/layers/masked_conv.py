@@ -84,21 +84,14 @@ class MaskedConv2D(CausalConv2D):
                 "Invalid value for argument `mask_type`. Expected 'A' or 'B'. "
                 f"Received: mask_type={mask_type!r}"
             )
-        if isinstance(kernel_size, bool) or not isinstance(
-            kernel_size, (int, tuple, list)
-        ):
+        if isinstance(kernel_size, bool) or not isinstance(kernel_size, (int, tuple, list)):
             raise ValueError(
                 "Invalid value for argument `kernel_size`. Expected an odd int "
                 f"or a tuple of 2 odd ints. Received: kernel_size={kernel_size!r}"
             )
-        sizes = (
-            (kernel_size, kernel_size)
-            if isinstance(kernel_size, int)
-            else tuple(kernel_size)
-        )
+        sizes = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
         if len(sizes) != 2 or not all(
-            isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 1
-            for k in sizes
+            isinstance(k, int) and not isinstance(k, bool) and k > 0 and k % 2 == 1 for k in sizes
         ):
             raise ValueError(
                 "Invalid value for argument `kernel_size`. Expected an odd int "
@@ -106,18 +99,14 @@ class MaskedConv2D(CausalConv2D):
             )
         if strides not in (1, (1, 1), [1, 1]):
             raise ValueError(
-                "MaskedConv2D only supports `strides=1`. "
-                f"Received: strides={strides!r}"
+                f"MaskedConv2D only supports `strides=1`. Received: strides={strides!r}"
             )
         if str(padding).lower() != "same":
             raise ValueError(
-                "MaskedConv2D only supports `padding='same'`. "
-                f"Received: padding={padding!r}"
+                f"MaskedConv2D only supports `padding='same'`. Received: padding={padding!r}"
             )
         if groups != 1:
-            raise ValueError(
-                f"MaskedConv2D only supports `groups=1`. Received: groups={groups!r}"
-            )
+            raise ValueError(f"MaskedConv2D only supports `groups=1`. Received: groups={groups!r}")
         super().__init__(
             filters=filters,
             kernel_size=sizes,
@@ -142,7 +131,11 @@ class MaskedConv2D(CausalConv2D):
     @property
     def bottom_row_reach(self):
         bottom = np.nonzero(self.mask[self.kernel_size[0] // 2])[0]
-        return int(bottom.max()) - self.kernel_size[1] // 2 if len(bottom) else -(self.kernel_size[1] // 2) - 1
+        return (
+            int(bottom.max()) - self.kernel_size[1] // 2
+            if len(bottom)
+            else -(self.kernel_size[1] // 2) - 1
+        )
 
     def window_kernel(self, kernel):
         """The kernel over the causal window: the top rows, masked."""

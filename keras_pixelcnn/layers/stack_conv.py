@@ -22,7 +22,12 @@ from keras_pixelcnn.layers.causal_conv import CausalConv2D
 
 
 def _check(kernel_size, first, cls):
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    if (
+        isinstance(kernel_size, bool)
+        or not isinstance(kernel_size, int)
+        or kernel_size < 1
+        or kernel_size % 2 == 0
+    ):
         raise ValueError(
             f"Invalid value for argument `kernel_size` of {cls}. Expected an odd "
             f"int >= 1. Received: kernel_size={kernel_size!r}"
@@ -49,14 +54,18 @@ class _CausalStackConv(CausalConv2D):
             }[name]
             if value not in allowed:
                 raise ValueError(
-                    f"{type(self).__name__} does not support `{name}`. "
-                    f"Received: {name}={value!r}"
+                    f"{type(self).__name__} does not support `{name}`. Received: {name}={value!r}"
                 )
         _check(kernel_size, first, type(self).__name__)
         self.stack_kernel_size = kernel_size
         self.first = first
-        super().__init__(filters=filters, kernel_size=self._taps(kernel_size, first),
-                         padding="valid", data_format="channels_last", **kwargs)
+        super().__init__(
+            filters=filters,
+            kernel_size=self._taps(kernel_size, first),
+            padding="valid",
+            data_format="channels_last",
+            **kwargs,
+        )
 
     def convolution_op(self, inputs, kernel):
         rows, row_shift, left, right = self.causal_geometry

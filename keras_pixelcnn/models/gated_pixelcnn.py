@@ -69,15 +69,18 @@ def build_gated_pixelcnn(
         label = keras.Input(shape=(), dtype="int32", name="label")
         inputs.append(label)
         condition = layers.Embedding(num_classes, condition_dim, name="label_embedding")(label)
-    v, h, skip = gated_block(image, image, filters, input_kernel_size, condition, first=True,
-                             name="gated_1")
+    v, h, skip = gated_block(
+        image, image, filters, input_kernel_size, condition, first=True, name="gated_1"
+    )
     skips = [skip]
     for n in range(2, num_layers + 1):
         v, h, skip = gated_block(v, h, filters, kernel_size, condition, name=f"gated_{n}")
         skips.append(skip)
     head_filters = filters if head_filters is None else head_filters
     if skip_connections:
-        terms = [layers.Conv2D(head_filters, 1, name=f"skip_{n + 1}")(s) for n, s in enumerate(skips)]
+        terms = [
+            layers.Conv2D(head_filters, 1, name=f"skip_{n + 1}")(s) for n, s in enumerate(skips)
+        ]
         x = layers.Add(name="skip_sum")(terms) if len(terms) > 1 else terms[0]
     else:
         x = h

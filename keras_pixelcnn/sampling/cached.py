@@ -305,7 +305,8 @@ class CachedSampler:
         if tensor_id == self.image_id:
             return 1
         return next(
-            s.node.outputs[0].shape[-1] for s in self.row_steps + self.pixel_steps
+            s.node.outputs[0].shape[-1]
+            for s in self.row_steps + self.pixel_steps
             if s.out == tensor_id
         )
 
@@ -321,8 +322,14 @@ class CachedSampler:
             return ops.zeros(shape, dtype="float32")
 
         canvas, _ = self._fill_rows(
-            zeros(self.image_id), tuple(zeros(t) for t in self.cached), noise,
-            ops.zeros_like(noise), labels, 0, 0, self.height,
+            zeros(self.image_id),
+            tuple(zeros(t) for t in self.cached),
+            noise,
+            ops.zeros_like(noise),
+            labels,
+            0,
+            0,
+            self.height,
         )
         top, left, _ = self.pads[self.image_id]
         return canvas[:, top : top + self.height, left : left + self.width]
@@ -358,7 +365,10 @@ class CachedSampler:
         )
         for row in range(h):
             canvas, caches = self._fill(
-                canvas, caches, *args, ops.convert_to_tensor(row, "int32"),
+                canvas,
+                caches,
+                *args,
+                ops.convert_to_tensor(row, "int32"),
                 ops.convert_to_tensor(row + 1, "int32"),
             )
             if progress is not None:

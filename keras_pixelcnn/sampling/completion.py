@@ -8,8 +8,7 @@ same as `generate`) draws the remaining pixels conditioned on them.
 import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.models.contract import is_conditional
-from keras_pixelcnn.models.contract import image_shape
+from keras_pixelcnn.models.contract import image_shape, is_conditional
 from keras_pixelcnn.sampling import draw_noise, make_sampler
 
 
@@ -20,8 +19,9 @@ def occlude(images, rows, fill=0.0):
     return out
 
 
-def complete(model, images, rows, num_completions=4, labels=None, seed=0, sampler="fast",
-             progress=None):
+def complete(
+    model, images, rows, num_completions=4, labels=None, seed=0, sampler="fast", progress=None
+):
     """Samples `num_completions` completions of each image from row `rows` on.
 
     Args:
@@ -51,13 +51,24 @@ def complete(model, images, rows, num_completions=4, labels=None, seed=0, sample
     per_image = None if labels is None else np.repeat(np.asarray(labels), num_completions)
     noise = draw_noise(n * num_completions, (h, w, c), seed)
     s = make_sampler(model, sampler) if isinstance(sampler, str) else sampler
-    out = s.sample(noise, labels=per_image, initial=initial, start=int(rows) * w * c,
-                   progress=progress)
+    out = s.sample(
+        noise, labels=per_image, initial=initial, start=int(rows) * w * c, progress=progress
+    )
     return out.reshape((n, num_completions, h, w, c))
 
 
-def complete_test_digits(model, test, offset, num, rows, num_completions=4, seed=0,
-                         sampler="fast", progress=None, fill=0.5):
+def complete_test_digits(
+    model,
+    test,
+    offset,
+    num,
+    rows,
+    num_completions=4,
+    seed=0,
+    sampler="fast",
+    progress=None,
+    fill=0.5,
+):
     """Completes the test digits `offset .. offset + num - 1` of the split
     `test` (with their labels, for conditional models).
 
@@ -68,8 +79,17 @@ def complete_test_digits(model, test, offset, num, rows, num_completions=4, seed
         raise PixelCNNError(f"--offset {offset} + --num {num} exceeds the {len(test)} test digits")
     images = test.images[offset : offset + num]
     labels = test.labels[offset : offset + num] if is_conditional(model) else None
-    done = complete(model, images, rows, num_completions, labels=labels, seed=seed,
-                    sampler=sampler, progress=progress)
-    titles = [f"#{offset + k}" + (f" ({labels[k]})" if labels is not None else "")
-              for k in range(num)]
+    done = complete(
+        model,
+        images,
+        rows,
+        num_completions,
+        labels=labels,
+        seed=seed,
+        sampler=sampler,
+        progress=progress,
+    )
+    titles = [
+        f"#{offset + k}" + (f" ({labels[k]})" if labels is not None else "") for k in range(num)
+    ]
     return images, occlude(images, rows, fill), done, titles

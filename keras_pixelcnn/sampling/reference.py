@@ -50,9 +50,7 @@ class ReferenceSampler:
 
     def __init__(self, model):
         self.model = model
-        self._fill = compile_model_function(
-            model, lambda *args: _reference_fill(model, *args)
-        )
+        self._fill = compile_model_function(model, lambda *args: _reference_fill(model, *args))
 
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
         """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.
@@ -79,7 +77,10 @@ class ReferenceSampler:
         while p < total:
             stop = min((p // row + 1) * row, total)
             x = self._fill(
-                x, noise_t, labels_t, ops.convert_to_tensor(p, "int32"),
+                x,
+                noise_t,
+                labels_t,
+                ops.convert_to_tensor(p, "int32"),
                 ops.convert_to_tensor(stop, "int32"),
             )
             p = stop

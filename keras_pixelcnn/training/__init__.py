@@ -13,5 +13,12 @@ multi-device engines and the per-backend runtime.
 from keras_pixelcnn.training.config import MODEL_FAMILIES, PRECISIONS, TrainConfig
 from keras_pixelcnn.training.trainer import build_model, compile_model, train, warm_start
 
-__all__ = ["MODEL_FAMILIES", "PRECISIONS", "TrainConfig", "build_model", "compile_model",
-           "train", "warm_start"]
+__all__ = [
+    "MODEL_FAMILIES",
+    "PRECISIONS",
+    "TrainConfig",
+    "build_model",
+    "compile_model",
+    "train",
+    "warm_start",
+]

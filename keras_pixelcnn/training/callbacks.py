@@ -83,9 +83,7 @@ class EpochReport(keras.callbacks.Callback):
         ]
         if "val_loss" in logs:
             v = logs["val_loss"]
-            parts.append(
-                f"val {v:.4f} nats/pixel ({v * self.num_pixels:.1f} nats/image)"
-            )
+            parts.append(f"val {v:.4f} nats/pixel ({v * self.num_pixels:.1f} nats/image)")
         parts.append(
             f"{seconds:.0f} s (training {train_seconds:.0f} s,"
             f" {self.num_train_images / train_seconds:.0f} images/s)"

@@ -16,8 +16,19 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 SAMPLERS = ("fast", "reference")
 # Configuration fields that change the model or its data stream: a run
 # directory can only be resumed with the same values.
-RUN_IDENTITY = ("model", "filters", "num_residual_blocks", "num_layers", "conditional",
-                "batch_size", "learning_rate", "seed", "limit", "validation_size", "init_from")
+RUN_IDENTITY = (
+    "model",
+    "filters",
+    "num_residual_blocks",
+    "num_layers",
+    "conditional",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "limit",
+    "validation_size",
+    "init_from",
+)
 # field → the command-line option that sets it (error messages name the option)
 OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
 
@@ -53,9 +64,17 @@ class TrainConfig:
 
     def validate(self):
         """Raises `UsageError` (exit code 2) naming the first bad value."""
-        for name, minimum in (("epochs", 1), ("batch_size", 1), ("filters", 1),
-                              ("num_samples", 1), ("num_layers", 1), ("validation_size", 1),
-                              ("num_residual_blocks", 0), ("limit", 1), ("backup_every", 1)):
+        for name, minimum in (
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("filters", 1),
+            ("num_samples", 1),
+            ("num_layers", 1),
+            ("validation_size", 1),
+            ("num_residual_blocks", 0),
+            ("limit", 1),
+            ("backup_every", 1),
+        ):
             value = getattr(self, name)
             if value is None and name in ("limit", "backup_every"):
                 continue
@@ -64,11 +83,17 @@ class TrainConfig:
                 raise UsageError(f"{option(name)} must be {kind}, got {value}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError(f"--seed must be an integer >= 0, got {self.seed}")
-        if not (isinstance(self.learning_rate, (int, float))
-                and math.isfinite(self.learning_rate) and self.learning_rate > 0):
+        if not (
+            isinstance(self.learning_rate, (int, float))
+            and math.isfinite(self.learning_rate)
+            and self.learning_rate > 0
+        ):
             raise UsageError(f"--learning-rate must be a positive number, got {self.learning_rate}")
-        for name, choices in (("model", MODEL_FAMILIES), ("precision", PRECISIONS),
-                              ("sampler", SAMPLERS)):
+        for name, choices in (
+            ("model", MODEL_FAMILIES),
+            ("precision", PRECISIONS),
+            ("sampler", SAMPLERS),
+        ):
             if getattr(self, name) not in choices:
                 raise UsageError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}"

@@ -33,7 +33,8 @@ def check_distribute(mode, backend=None):
     needed = _BACKEND_OF.get(mode)
     if needed and needed != backend:
         alternative = {"tensorflow": "mirrored or multi-worker", "jax": "data-parallel"}.get(
-            backend, "none")
+            backend, "none"
+        )
         raise PixelCNNError(
             f"--distribute {mode} needs the {needed} backend, not {backend}; "
             f"on {backend} use {alternative}"
@@ -124,7 +125,10 @@ def prepare_model(model, mode):
         reduce_per_replica = tf_trainer.reduce_per_replica
 
         def patched(values, strategy, reduction):
-            if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(strategy):
+            if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+                strategy
+            ):
+
                 def scalar_safe(v):
                     if isinstance(v, tf.distribute.DistributedValues) or tf.is_tensor(v):
                         if v.shape.rank == 0:

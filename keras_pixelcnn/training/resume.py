@@ -22,8 +22,8 @@ import json
 import math
 import os
 
-import numpy as np
 import keras
+import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.io import atomic_path, save_json
@@ -60,7 +60,9 @@ def load_state(directory):
                 state = json.load(f)
             weights = os.path.join(directory, state["weights"])
         except (OSError, ValueError, KeyError) as e:
-            raise PixelCNNError(f"the backup {path} is unreadable ({e}); delete it to start over")
+            raise PixelCNNError(
+                f"the backup {path} is unreadable ({e}); delete it to start over"
+            ) from None
         if not os.path.exists(weights):
             raise PixelCNNError(f"the backup {path} names a missing file {weights}")
         return dict(state, weights_path=weights)
@@ -107,7 +109,11 @@ class TrainingState(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         step = self.offset + batch + 1
         global_step = self.epoch * self.batches_per_epoch + step
-        if self.every_steps and global_step % self.every_steps == 0 and step < self.batches_per_epoch:
+        if (
+            self.every_steps
+            and global_step % self.every_steps == 0
+            and step < self.batches_per_epoch
+        ):
             if logs is None or math.isfinite(float(logs.get("loss", 0.0))):
                 self.save(self.epoch, step)
 
@@ -122,9 +128,15 @@ class TrainingState(keras.callbacks.Callback):
         target = os.path.join(self.directory, name)
         with atomic_path(target, suffix=".weights.h5") as tmp:
             self.model.save_weights(tmp)
-        save_json({"epoch": epoch, "step": step,
-                   "global_step": epoch * self.batches_per_epoch + step,
-                   "weights": name}, os.path.join(self.directory, STATE_FILE))
+        save_json(
+            {
+                "epoch": epoch,
+                "step": step,
+                "global_step": epoch * self.batches_per_epoch + step,
+                "weights": name,
+            },
+            os.path.join(self.directory, STATE_FILE),
+        )
         # Only now is the previous backup garbage, and so is any weights file
         # a process killed between the two renames above left behind.
         for old in glob.glob(os.path.join(self.directory, "state-*.weights.h5")):

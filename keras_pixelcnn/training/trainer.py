@@ -19,8 +19,8 @@ import os
 import shutil
 import time
 
-import numpy as np
 import keras
+import numpy as np
 
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.errors import PixelCNNError
@@ -81,7 +81,9 @@ def _prepare_run_dir(config, overwrite):
     if not os.path.isdir(run) or not os.listdir(run):
         return
     if not os.path.exists(record):
-        raise PixelCNNError(f"{run} exists and is not a keras-pixelcnn run directory (no config.json)")
+        raise PixelCNNError(
+            f"{run} exists and is not a keras-pixelcnn run directory (no config.json)"
+        )
     if overwrite:
         shutil.rmtree(run)
         return
@@ -210,8 +212,10 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
     compile_model(model, config.learning_rate)
     if state is not None:
         restore(model, state)
-        print_fn(f"resuming from the backup {describe(state['epoch'], state['step'] or 0)} "
-                 f"({os.path.dirname(state['weights_path'])})")
+        print_fn(
+            f"resuming from the backup {describe(state['epoch'], state['step'] or 0)} "
+            f"({os.path.dirname(state['weights_path'])})"
+        )
     elif source is not None:
         warm_start(model, source, config.init_from)
         print_fn(f"starting from the weights of {config.init_from}")
@@ -230,8 +234,9 @@ def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_
     ]
 
 
-def _fit_epochs(model, config, train_split, validation, callbacks, first_epoch, first_step,
-                verbose):
+def _fit_epochs(
+    model, config, train_split, validation, callbacks, first_epoch, first_step, verbose
+):
     """One `fit` per epoch, on that epoch's images in their fixed order.
     Returns the per-epoch logs of this invocation (the `History`s merged)."""
     labels = train_split.labels if config.conditional else None
@@ -239,10 +244,18 @@ def _fit_epochs(model, config, train_split, validation, callbacks, first_epoch, 
     for epoch in range(first_epoch, config.epochs):
         skip = first_step if epoch == first_epoch else 0
         x, y = epoch_data(train_split.images, labels, config.batch_size, config.seed, epoch, skip)
-        history = model.fit(x, y, batch_size=config.batch_size, epochs=epoch + 1,
-                            initial_epoch=epoch, validation_data=validation,
-                            validation_batch_size=256, callbacks=callbacks, shuffle=False,
-                            verbose=verbose)
+        history = model.fit(
+            x,
+            y,
+            batch_size=config.batch_size,
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            validation_data=validation,
+            validation_batch_size=256,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
         for key, values in history.history.items():
             logs.setdefault(key, []).extend(float(v) for v in values)
         logs.setdefault("epoch", []).extend(history.epoch)
@@ -255,15 +268,21 @@ def _where(backup, state):
 
 def _interrupted(backup, state, run):
     where = _where(backup, state)
-    kept = (f"the backup {describe(*where)} is kept in {run.backup}"
-            if where else "no backup had been written yet")
+    kept = (
+        f"the backup {describe(*where)} is kept in {run.backup}"
+        if where
+        else "no backup had been written yet"
+    )
     return TrainingInterrupted(f"interrupted: {kept}; run the same command again to resume")
 
 
 def _diverged(error, backup, state, run):
     where = _where(backup, state)
-    kept = (f"the last good backup ({describe(*where)}) is kept in {run.backup}"
-            if where else "no good backup exists yet")
+    kept = (
+        f"the last good backup ({describe(*where)}) is kept in {run.backup}"
+        if where
+        else "no good backup exists yet"
+    )
     best = f" and the best model in {run.best}" if os.path.exists(run.best) else ""
     return PixelCNNError(
         f"training diverged: {error}; {kept}{best}. Lower --learning-rate and start a new "
@@ -333,23 +352,39 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
 
     with distribution_scope(config.distribute) as replicas:
         if replicas > 1:
-            print_fn(f"training on {replicas} replicas ({config.distribute}); "
-                     f"global batch {config.batch_size}")
+            print_fn(
+                f"training on {replicas} replicas ({config.distribute}); "
+                f"global batch {config.batch_size}"
+            )
         model = _build_or_restore(config, image_shape, state, source, print_fn)
         os.makedirs(run.dir, exist_ok=True)
         save_json({"config": dataclasses.asdict(config), "command": command}, run.config)
         _truncate_log(run.log, first_epoch)
         earlier = _log_history(run.log)  # the epochs of earlier invocations
-        backup = TrainingState(run.backup, math.ceil(len(train_split) / config.batch_size),
-                               config.backup_every, first_epoch, first_step)
-        callbacks = _callbacks(config, run, len(train_split), int(np.prod(image_shape)), backup,
-                               _best_val_loss(earlier), verbose, print_fn)
+        backup = TrainingState(
+            run.backup,
+            math.ceil(len(train_split) / config.batch_size),
+            config.backup_every,
+            first_epoch,
+            first_step,
+        )
+        callbacks = _callbacks(
+            config,
+            run,
+            len(train_split),
+            int(np.prod(image_shape)),
+            backup,
+            _best_val_loss(earlier),
+            verbose,
+            print_fn,
+        )
         v = mnist.validation
         validation = ([v.images, v.labels] if config.conditional else v.images, v.images)
         start = time.perf_counter()
         try:
-            logs = _fit_epochs(model, config, train_split, validation, callbacks, first_epoch,
-                               first_step, verbose)
+            logs = _fit_epochs(
+                model, config, train_split, validation, callbacks, first_epoch, first_step, verbose
+            )
         except KeyboardInterrupt:
             raise _interrupted(backup, state, run) from None
         except Diverged as e:
