@@ -23,6 +23,13 @@ import typer
 
 from keras_pixelcnn import shipped
 from keras_pixelcnn.errors import PixelCNNError, UsageError
+from keras_pixelcnn.runtime import BACKENDS
+from keras_pixelcnn.sampling import SAMPLERS
+from keras_pixelcnn.training.config import (
+    DISTRIBUTE_MODES,
+    MODEL_FAMILIES,
+    PRECISIONS,
+)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TF's C++ start-up logging
 
@@ -41,32 +48,16 @@ show_app = typer.Typer(
 app.add_typer(show_app, name="show")
 
 
-class Backend(str, enum.Enum):
-    tensorflow = "tensorflow"
-    jax = "jax"
-    torch = "torch"
+def _choices(name, values):
+    """A str Enum of `values`, for typer's choice checking and --help."""
+    return enum.Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
 
 
-class Sampler(str, enum.Enum):
-    fast = "fast"
-    reference = "reference"
-
-
-class Family(str, enum.Enum):
-    pixelcnn = "pixelcnn"
-    gated = "gated"
-
-
-class Precision(str, enum.Enum):
-    float32 = "float32"
-    mixed_bfloat16 = "mixed_bfloat16"
-
-
-class Distribute(str, enum.Enum):
-    none = "none"
-    mirrored = "mirrored"
-    multi_worker = "multi-worker"
-    data_parallel = "data-parallel"
+Backend = _choices("Backend", BACKENDS)
+Sampler = _choices("Sampler", SAMPLERS)
+Family = _choices("Family", MODEL_FAMILIES)
+Precision = _choices("Precision", PRECISIONS)
+Distribute = _choices("Distribute", DISTRIBUTE_MODES)
 
 
 # Options shared by several commands.
@@ -269,9 +260,11 @@ def train(
     layers: Annotated[int, typer.Option("--layers", min=1, help="Gated only: gated layers.")] = 8,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total number of epochs.")] = 10,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
-    learning_rate: Annotated[float, typer.Option("--learning-rate", help="Adam's.")] = 1e-3,
+    learning_rate: Annotated[
+        float, typer.Option("--learning-rate", help="Adam learning rate.")
+    ] = 1e-3,
     filters: Annotated[int, typer.Option("--filters", min=1, help="Hidden channels.")] = 64,
-    blocks: Annotated[int, typer.Option("--blocks", help="Residual blocks.")] = 4,
+    blocks: Annotated[int, typer.Option("--blocks", min=0, help="Residual blocks.")] = 4,
     seed: Annotated[
         int, typer.Option("--seed", min=0, help="Seed for weights, shuffling and sample noise.")
     ] = 0,

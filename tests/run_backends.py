@@ -31,6 +31,7 @@ TORCH_TESTS = [
     "tests/test_completion.py",
     "tests/test_evaluation.py",
     "tests/test_saving.py",
+    "tests/test_shipped_models.py",
     "tests/test_export.py::test_keras_file_is_portable_across_backends",
     "tests/test_training.py",
 ]

@@ -105,3 +105,21 @@ def test_shipped_classifier_is_at_least_99_percent_accurate(mnist_npz):
     got = accuracy(load_classifier(), test.images, test.labels)
     reported = json.loads((SAVED / f"{CLASSIFIER}.json").read_text())["test_accuracy"]
     assert got >= 0.99 and abs(got - reported) < 1e-3
+
+
+BEFORE = Path(__file__).resolve().parent / "data" / "shipped_before_restructure.npz"
+
+
+@pytest.mark.parametrize("name", ["pixelcnn", "gated_pixelcnn_conditional"])
+def test_same_logits_and_samples_as_before_the_restructure(name):
+    """Recorded with the code of commit 7a2fea5 (before the package was
+    reorganized) on TensorFlow: the shipped files still load to the same
+    network and the fast sampler draws the same digits from the same seed."""
+    before = np.load(BEFORE)
+    model = load_model(SAVED / f"{name}.keras")
+    labels = [0, 3, 7, 9] if is_conditional(model) else None
+    x = before["inputs"]
+    logits = model.predict_on_batch(x if labels is None else [x, np.array(labels, "int32")])
+    np.testing.assert_allclose(np.asarray(logits), before[f"{name}_logits"], atol=2e-4, rtol=1e-4)
+    samples = CachedSampler(model).sample(draw_noise(4, (28, 28, 1), 0), labels=labels)
+    np.testing.assert_array_equal(samples.astype("uint8"), before[f"{name}_samples"])

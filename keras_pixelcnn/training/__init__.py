@@ -1,5 +1,5 @@
-"""Training with `model.fit`: configuration, callbacks, kill-safe resume,
-multi-device engines and the per-backend runtime.
+"""Training with `model.fit`: configuration, callbacks, kill-safe resume and
+multi-device engines.
 
 - `config.py`: `TrainConfig`, plain data, and its one validator.
 - `trainer.py`: `train(config)`: run setup, build/restore, callbacks, the epoch
@@ -8,17 +8,26 @@ multi-device engines and the per-backend runtime.
   NaN guard.
 - `resume.py`: the backup that makes a killed run resume exactly.
 - `distribution.py`: `tf.distribute` and `keras.distribution`.
+
+Names are imported on first use, so `training.config` (plain data, used by the
+command line's option choices) loads without Keras.
 """
 
-from keras_pixelcnn.training.config import MODEL_FAMILIES, PRECISIONS, TrainConfig
-from keras_pixelcnn.training.trainer import build_model, compile_model, train, warm_start
+import importlib
 
-__all__ = [
-    "MODEL_FAMILIES",
-    "PRECISIONS",
-    "TrainConfig",
-    "build_model",
-    "compile_model",
-    "train",
-    "warm_start",
-]
+_API = {
+    "MODEL_FAMILIES": "config",
+    "PRECISIONS": "config",
+    "TrainConfig": "config",
+    "build_model": "trainer",
+    "compile_model": "trainer",
+    "train": "trainer",
+    "warm_start": "trainer",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name):
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)

@@ -10,10 +10,11 @@ import math
 
 from keras_pixelcnn.data import VALIDATION_SIZE
 from keras_pixelcnn.errors import UsageError
+from keras_pixelcnn.sampling import SAMPLERS
 
 MODEL_FAMILIES = ("pixelcnn", "gated")
 PRECISIONS = ("float32", "mixed_bfloat16")
-SAMPLERS = ("fast", "reference")
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 # Configuration fields that change the model or its data stream: a run
 # directory can only be resumed with the same values.
 RUN_IDENTITY = (

@@ -18,8 +18,8 @@ import os
 import keras
 
 from keras_pixelcnn.errors import PixelCNNError, UsageError
+from keras_pixelcnn.training.config import DISTRIBUTE_MODES
 
-DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 _BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
 
 
