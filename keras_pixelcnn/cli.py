@@ -17,7 +17,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Optional
 
 import typer
 
@@ -61,27 +61,16 @@ Distribute = _choices("Distribute", DISTRIBUTE_MODES)
 
 
 # Options shared by several commands.
-ModelOpt = Annotated[Path, typer.Option("--model", help="A .keras model.")]
-DataOpt = Annotated[
-    Optional[Path],
-    typer.Option(
-        "--data",
-        help="A local Keras-format mnist.npz (default: download with tensorflow-datasets).",
-    ),
-]
-SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of the sampling noise.")]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")]
-SamplerOpt = Annotated[
-    Sampler,
-    typer.Option(
-        "--sampler",
-        help="fast (cached, ~1 forward pass per image) or reference (one pass per pixel).",
-    ),
-]
-BackendOpt = Annotated[
-    Optional[Backend],
-    typer.Option("--backend", help="Keras backend (default: KERAS_BACKEND or tensorflow)."),
-]
+MODEL = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model.")
+DATA = typer.Option(
+    None, "--data", help="A local Keras-format mnist.npz (default: tensorflow-datasets)."
+)
+SEED = typer.Option(0, "--seed", min=0, help="Seed of the sampling noise.")
+OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+SAMPLER = typer.Option(
+    Sampler.fast, "--sampler", help="fast (cached, ~1 forward pass per image) or reference."
+)
+BACKEND = typer.Option(None, "--backend", help="Keras backend (default: KERAS_BACKEND).")
 
 
 def _png(path, name="out"):
@@ -157,26 +146,20 @@ def _timed(fn, *args, **kwargs):
 
 @app.command()
 def generate(
-    model: ModelOpt = DEFAULT_MODEL,
-    saved_model: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone."
-        ),
-    ] = None,
-    num: Annotated[int, typer.Option("--num", min=1, max=10000, help="Images (per label).")] = 16,
-    seed: SeedOpt = 0,
-    out: Annotated[Path, typer.Option("--out", help="PNG grid to write.")] = Path("samples.png"),
-    npy: Annotated[
-        Optional[Path], typer.Option("--npy", help="Also write the raw 0/1 array (.npy).")
-    ] = None,
-    sampler: SamplerOpt = Sampler.fast,
-    label: Annotated[
-        Optional[str],
-        typer.Option("--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'."),
-    ] = None,
-    overwrite: OverwriteOpt = False,
-    backend: BackendOpt = None,
+    model: Path = MODEL,
+    saved_model: Optional[Path] = typer.Option(
+        None, "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone."
+    ),
+    num: int = typer.Option(16, "--num", min=1, max=10000, help="Images (per label)."),
+    seed: int = SEED,
+    out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
+    npy: Optional[Path] = typer.Option(None, "--npy", help="Also write the raw 0/1 array (.npy)."),
+    sampler: Sampler = SAMPLER,
+    label: Optional[str] = typer.Option(
+        None, "--label", help="Conditional models: a digit (7), a list (0,1,2) or 'all'."
+    ),
+    overwrite: bool = OVERWRITE,
+    backend: Optional[Backend] = BACKEND,
 ):
     """Sample new images from a trained model and save them as a PNG grid."""
     from keras_pixelcnn.io import check_writable_file
@@ -229,10 +212,10 @@ def generate(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option("--out", help="The SavedModel directory to write.")],
-    model: ModelOpt = DEFAULT_MODEL,
-    overwrite: OverwriteOpt = False,
-    backend: BackendOpt = None,
+    out: Path = typer.Option(..., "--out", help="The SavedModel directory to write."),
+    model: Path = MODEL,
+    overwrite: bool = OVERWRITE,
+    backend: Optional[Backend] = BACKEND,
 ):
     """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
     if out.exists() and not overwrite:
@@ -246,107 +229,74 @@ def export(
 
 @app.command()
 def train(
-    data: DataOpt = None,
-    run_dir: Annotated[
-        Path,
-        typer.Option(
-            "--run-dir", help="Where checkpoints, logs and grids go; run again to resume."
-        ),
-    ] = Path("runs/pixelcnn"),
-    model: Annotated[Family, typer.Option("--model", help="Model family.")] = Family.pixelcnn,
-    conditional: Annotated[
-        bool, typer.Option("--conditional", help="Gated only: condition on the digit label.")
-    ] = False,
-    layers: Annotated[int, typer.Option("--layers", min=1, help="Gated only: gated layers.")] = 8,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Total number of epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
-    learning_rate: Annotated[
-        float, typer.Option("--learning-rate", help="Adam learning rate.")
-    ] = 1e-3,
-    filters: Annotated[int, typer.Option("--filters", min=1, help="Hidden channels.")] = 64,
-    blocks: Annotated[int, typer.Option("--blocks", min=0, help="Residual blocks.")] = 4,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Seed for weights, shuffling and sample noise.")
-    ] = 0,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Images per epoch grid.")] = 16,
-    limit: Annotated[
-        Optional[int],
-        typer.Option("--limit", min=1, help="Train on the first N training images only."),
-    ] = None,
-    validation_size: Annotated[
-        int,
-        typer.Option(
-            "--validation-size",
-            min=1,
-            help="Training images held out for validation (the last ones).",
-        ),
-    ] = 5000,
-    backup_every: Annotated[
-        Optional[int],
-        typer.Option(
-            "--backup-every",
-            min=1,
-            help="Also back up every N training steps (default: every epoch).",
-        ),
-    ] = None,
-    deterministic: Annotated[
-        bool,
-        typer.Option(
-            "--deterministic", help="Deterministic ops: a resumed run ends bit-identical."
-        ),
-    ] = False,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Start over in an existing run directory (deletes it)."),
-    ] = False,
-    precision: Annotated[
-        Precision,
-        typer.Option("--precision", help="mixed_bfloat16: bf16 compute, float32 weights."),
-    ] = Precision.float32,
-    distribute: Annotated[
-        Distribute,
-        typer.Option(
-            "--distribute",
-            help="mirrored or multi-worker (tf.distribute, TensorFlow), "
-            "data-parallel (keras.distribution, JAX).",
-        ),
-    ] = Distribute.none,
-    init_from: Annotated[
-        Optional[Path],
-        typer.Option(
-            "--init-from",
-            help="Start from the weights of a trained .keras model of the same "
-            "architecture (fine-tuning).",
-        ),
-    ] = None,
-    backend: BackendOpt = None,
+    data: Optional[Path] = DATA,
+    run_dir: Path = typer.Option(
+        Path("runs/pixelcnn"),
+        "--run-dir",
+        help="Where checkpoints, logs and grids go; run again to resume.",
+    ),
+    model: Family = typer.Option(Family.pixelcnn, "--model", help="Model family."),
+    conditional: bool = typer.Option(
+        False, "--conditional", help="Gated only: condition on the digit label."
+    ),
+    num_layers: int = typer.Option(8, "--layers", min=1, help="Gated only: gated layers."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Total number of epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
+    filters: int = typer.Option(64, "--filters", min=1, help="Hidden channels."),
+    num_residual_blocks: int = typer.Option(4, "--blocks", min=0, help="Residual blocks."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, help="Seed for weights, shuffling and sample noise."
+    ),
+    num_samples: int = typer.Option(16, "--samples", min=1, help="Images per epoch grid."),
+    limit: Optional[int] = typer.Option(
+        None, "--limit", min=1, help="Train on the first N training images only."
+    ),
+    validation_size: int = typer.Option(
+        5000,
+        "--validation-size",
+        min=1,
+        help="Training images held out for validation (the last ones).",
+    ),
+    backup_every: Optional[int] = typer.Option(
+        None,
+        "--backup-every",
+        min=1,
+        help="Also back up every N training steps (default: every epoch).",
+    ),
+    deterministic: bool = typer.Option(
+        False, "--deterministic", help="Deterministic ops: a resumed run ends bit-identical."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start over in an existing run directory (deletes it)."
+    ),
+    precision: Precision = typer.Option(
+        Precision.float32, "--precision", help="mixed_bfloat16: bf16 compute, float32 weights."
+    ),
+    distribute: Distribute = typer.Option(
+        Distribute.none,
+        "--distribute",
+        help="mirrored or multi-worker (tf.distribute, TensorFlow), "
+        "data-parallel (keras.distribution, JAX).",
+    ),
+    init_from: Optional[Path] = typer.Option(
+        None,
+        "--init-from",
+        help="Start from the weights of a trained .keras model of the same "
+        "architecture (fine-tuning).",
+    ),
+    backend: Optional[Backend] = BACKEND,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
-    _start(backend)
+    options = dict(locals())  # the parameters are named as TrainConfig's fields
+    _start(options.pop("backend"))
     from keras_pixelcnn.training import TrainConfig
     from keras_pixelcnn.training import train as run_training
 
-    config = TrainConfig(
-        run_dir=str(run_dir),
-        data=str(data) if data else None,
-        model=model.value,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        filters=filters,
-        num_residual_blocks=blocks,
-        seed=seed,
-        num_samples=samples,
-        limit=limit,
-        validation_size=validation_size,
-        num_layers=layers,
-        conditional=conditional,
-        backup_every=backup_every,
-        deterministic=deterministic,
-        distribute=distribute.value,
-        precision=precision.value,
-        init_from=str(init_from) if init_from else None,
-    )
+    overwrite = options.pop("overwrite")
+    values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in options.items()}
+    values.update({k: str(v) for k, v in values.items() if isinstance(v, Path)})
+    config = TrainConfig(**values)
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(
         config, verbose=1 if sys.stdout.isatty() else 2, command=command, overwrite=overwrite
@@ -363,31 +313,27 @@ def _fmt_nll(summary):
 
 @app.command()
 def evaluate(
-    model: ModelOpt = DEFAULT_MODEL,
-    data: DataOpt = None,
-    json_out: Annotated[
-        Optional[Path], typer.Option("--json", help="Also write the results to this JSON file.")
-    ] = None,
-    samples: Annotated[
-        int,
-        typer.Option(
-            "--samples", min=0, help="Also draw N samples and score them with the MNIST classifier."
-        ),
-    ] = 0,
-    limit: Annotated[
-        Optional[int],
-        typer.Option(
-            "--limit", min=1, help="Evaluate on the first N test images only (default: all 10,000)."
-        ),
-    ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 500,
-    seed: SeedOpt = 0,
-    classifier: Annotated[
-        Optional[Path],
-        typer.Option("--classifier", help="A classifier .keras (default: the shipped one)."),
-    ] = None,
-    overwrite: OverwriteOpt = False,
-    backend: BackendOpt = None,
+    model: Path = MODEL,
+    data: Optional[Path] = DATA,
+    json_out: Optional[Path] = typer.Option(
+        None, "--json", help="Also write the results to this JSON file."
+    ),
+    samples: int = typer.Option(
+        0, "--samples", min=0, help="Also draw N samples and score them with the MNIST classifier."
+    ),
+    limit: Optional[int] = typer.Option(
+        None,
+        "--limit",
+        min=1,
+        help="Evaluate on the first N test images only (default: all 10,000).",
+    ),
+    batch_size: int = typer.Option(500, "--batch-size", min=1),
+    seed: int = SEED,
+    classifier: Optional[Path] = typer.Option(
+        None, "--classifier", help="A classifier .keras (default: the shipped one)."
+    ),
+    overwrite: bool = OVERWRITE,
+    backend: Optional[Backend] = BACKEND,
 ):
     """Exact test NLL (nats/image, nats/pixel, bits/dim) and sample quality."""
     from keras_pixelcnn.io import check_writable_file, save_json
@@ -441,24 +387,19 @@ def evaluate(
 
 @app.command()
 def complete(
-    model: ModelOpt = DEFAULT_MODEL,
-    data: DataOpt = None,
-    num: Annotated[
-        int, typer.Option("--num", min=1, help="Number of test digits to complete.")
-    ] = 8,
-    rows: Annotated[
-        int,
-        typer.Option("--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest."),
-    ] = 14,
-    completions: Annotated[
-        int, typer.Option("--completions", min=1, help="Completions per digit.")
-    ] = 4,
-    offset: Annotated[int, typer.Option("--offset", min=0, help="The first test digit.")] = 0,
-    seed: SeedOpt = 0,
-    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("completions.png"),
-    sampler: SamplerOpt = Sampler.fast,
-    overwrite: OverwriteOpt = False,
-    backend: BackendOpt = None,
+    model: Path = MODEL,
+    data: Optional[Path] = DATA,
+    num: int = typer.Option(8, "--num", min=1, help="Number of test digits to complete."),
+    rows: int = typer.Option(
+        14, "--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest."
+    ),
+    completions: int = typer.Option(4, "--completions", min=1, help="Completions per digit."),
+    offset: int = typer.Option(0, "--offset", min=0, help="The first test digit."),
+    seed: int = SEED,
+    out: Path = typer.Option(Path("completions.png"), "--out", help="PNG to write."),
+    sampler: Sampler = SAMPLER,
+    overwrite: bool = OVERWRITE,
+    backend: Optional[Backend] = BACKEND,
 ):
     """Hide the bottom of test digits and sample completions."""
     from keras_pixelcnn.io import check_writable_file
@@ -490,21 +431,16 @@ def complete(
 
 @show_app.command("progress")
 def show_progress(
-    model: ModelOpt = DEFAULT_MODEL,
-    num: Annotated[int, typer.Option("--num", min=1, help="Number of images (rows).")] = 8,
-    steps: Annotated[
-        int, typer.Option("--steps", min=1, help="Intervals between pictured steps.")
-    ] = 8,
-    label: Annotated[
-        Optional[int],
-        typer.Option(
-            "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row)."
-        ),
-    ] = None,
-    seed: SeedOpt = 0,
-    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("progress.png"),
-    overwrite: OverwriteOpt = False,
-    backend: BackendOpt = None,
+    model: Path = MODEL,
+    num: int = typer.Option(8, "--num", min=1, help="Number of images (rows)."),
+    steps: int = typer.Option(8, "--steps", min=1, help="Intervals between pictured steps."),
+    label: Optional[int] = typer.Option(
+        None, "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row)."
+    ),
+    seed: int = SEED,
+    out: Path = typer.Option(Path("progress.png"), "--out", help="PNG to write."),
+    overwrite: bool = OVERWRITE,
+    backend: Optional[Backend] = BACKEND,
 ):
     """The generation-progress strip: images at steps 0, 98, 196, ..., 784."""
     from keras_pixelcnn.io import check_writable_file
@@ -532,10 +468,10 @@ def show_progress(
 
 @show_app.command("data")
 def show_data(
-    data: DataOpt = None,
-    num: Annotated[int, typer.Option("--num", min=1, help="Number of digits.")] = 20,
-    out: Annotated[Path, typer.Option("--out", help="PNG to write.")] = Path("data.png"),
-    overwrite: OverwriteOpt = False,
+    data: Optional[Path] = DATA,
+    num: int = typer.Option(20, "--num", min=1, help="Number of digits."),
+    out: Path = typer.Option(Path("data.png"), "--out", help="PNG to write."),
+    overwrite: bool = OVERWRITE,
 ):
     """Original MNIST digits next to their binarized form."""
     from keras_pixelcnn.data import binarize, load_raw
@@ -550,12 +486,12 @@ def show_data(
 
 @show_app.command("run")
 def show_run(
-    run_dir: Annotated[Path, typer.Argument(help="A training run directory (`train --run-dir`).")],
-    out: Annotated[
-        Optional[Path], typer.Option("--out", help="PNG to write (default: RUN_DIR/progress.png).")
-    ] = None,
-    panels: Annotated[int, typer.Option("--panels", min=1, help="At most this many epochs.")] = 6,
-    overwrite: OverwriteOpt = False,
+    run_dir: Path = typer.Argument(..., help="A training run directory (`train --run-dir`)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="PNG to write (default: RUN_DIR/progress.png)."
+    ),
+    panels: int = typer.Option(6, "--panels", min=1, help="At most this many epochs."),
+    overwrite: bool = OVERWRITE,
 ):
     """A run's per-epoch sample grids and loss curve as one picture."""
     from keras_pixelcnn.figures import epoch_grids, save_run_figure

@@ -84,11 +84,12 @@ def test_reported_test_nll_is_reproduced(name, mnist_npz):
     assert math.isclose(
         independent.mean(), metrics["test_nll_first_1000_nats_per_image"], rel_tol=1e-4
     )
-    test = load_mnist(mnist_npz).test.take(1000)
-    got = evaluate_nll(model, test.images, test.labels)
-    assert math.isclose(got["nats_per_image"], independent.mean(), rel_tol=1e-6)
+    n = 250  # the package's evaluation on a part of them (JAX's CPU convolutions are slow)
+    test = load_mnist(mnist_npz).test.take(n)
+    got = evaluate_nll(model, test.images, test.labels, batch_size=125)
+    assert math.isclose(got["nats_per_image"], independent[:n].mean(), rel_tol=1e-6)
     assert math.isclose(
-        got["nats_per_image_se"], independent.std(ddof=1) / math.sqrt(1000), rel_tol=1e-5
+        got["nats_per_image_se"], independent[:n].std(ddof=1) / math.sqrt(n), rel_tol=1e-5
     )
 
 
