@@ -6,7 +6,9 @@ official training set are the validation split; the full 10,000-image test
 split is kept for the reported test NLL.
 """
 
+import contextlib
 import dataclasses
+import logging
 import os
 import zipfile
 
@@ -117,6 +119,17 @@ def probe_download_host(url=None, timeout=PROBE_TIMEOUT):
     return None
 
 
+@contextlib.contextmanager
+def _quiet_absl():
+    logger = logging.getLogger("absl")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def load_tfds(data_dir=None):
     """Loads MNIST with tensorflow-datasets (downloads on first use).
 
@@ -137,7 +150,8 @@ def load_tfds(data_dir=None):
             )
 
         try:
-            train, test = load(download=False)  # a prepared copy
+            with _quiet_absl():  # tfds warns about the copy it looks for
+                train, test = load(download=False)  # a prepared copy
         except Exception:  # not prepared: download it, if the host answers
             reason = probe_download_host()
             if reason:

@@ -183,3 +183,41 @@ def test_real_mnist_checks(mnist_npz):
     assert list(mnist.test.labels[:5]) == [7, 2, 1, 0, 4]
     # about 13% of binarized MNIST pixels are on
     assert 0.10 < mnist.train.images.mean() < 0.16
+
+
+def test_train_without_data_offline_is_one_line_within_seconds(tmp_path):
+    """The README's default data path, offline (a proxy that refuses every
+    connection), with no prepared tfds copy: one line naming --data PATH,
+    exit 1, no run directory, in seconds rather than tfds's minutes of retries."""
+    import subprocess
+    import sys
+    import time
+
+    from helpers import ROOT
+
+    proxy = "http://127.0.0.1:9"
+    env = dict(
+        os.environ,
+        HTTPS_PROXY=proxy,
+        HTTP_PROXY=proxy,
+        https_proxy=proxy,
+        http_proxy=proxy,
+        NO_PROXY="",
+        no_proxy="",
+        TFDS_DATA_DIR=str(tmp_path / "tfds"),
+    )
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "train", "--run-dir", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    seconds = time.perf_counter() - start
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: could not load MNIST"), lines
+    assert "pass --data PATH" in lines[0] and "unreachable" in lines[0]
+    assert not (tmp_path / "run").exists()
+    assert seconds < 120  # tfds alone retries for about 3.5 minutes
