@@ -33,7 +33,7 @@ from keras_pixelcnn.training.config import (
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TF's C++ start-up logging
 
-DEFAULT_MODEL = shipped.shipped_model(shipped.PIXELCNN)
+DEFAULT_MODEL = shipped.shipped_model(shipped.DEFAULT)
 MAX_LABEL = 9
 
 app = typer.Typer(
@@ -61,7 +61,12 @@ Distribute = _choices("Distribute", DISTRIBUTE_MODES)
 
 
 # Options shared by several commands.
-MODEL = typer.Option(DEFAULT_MODEL, "--model", help="A .keras model.")
+MODEL = typer.Option(
+    DEFAULT_MODEL,
+    "--model",
+    show_default=f"the shipped {shipped.DEFAULT}",
+    help=f"A .keras model (the reference PixelCNN: saved_models/{shipped.PIXELCNN}).",
+)
 DATA = typer.Option(
     None, "--data", help="A local Keras-format mnist.npz (default: tensorflow-datasets)."
 )
@@ -179,16 +184,25 @@ def generate(
         how = "from the SavedModel"
     else:
         _start(backend)
-        from keras_pixelcnn.models.contract import check_labels, image_shape, is_conditional
-        from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
+        from keras_pixelcnn.models.contract import (
+            check_labels,
+            image_shape,
+            is_conditional,
+            num_classes,
+        )
+        from keras_pixelcnn.sampling import draw_labels, draw_noise, expand_labels, make_sampler
 
         m = _load(model)
-        if labels is None and is_conditional(m):
-            raise UsageError(
-                "this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)"
-            )
         total = num * (len(labels) if labels else 1)
-        per_image = check_labels(m, expand_labels(labels, num), total)
+        if labels is None and is_conditional(m):
+            per_image = draw_labels(total, num_classes(m), seed)  # p(x) = sum_c p(c) p(x|c)
+            typer.echo(
+                f"model {model} (class-conditional); labels drawn from seed {seed}: "
+                + " ".join(map(str, per_image))
+            )
+        else:
+            per_image = check_labels(m, expand_labels(labels, num), total)
+            typer.echo(f"model {model}" + (f"; labels {label}" if labels else ""))
         noise = draw_noise(total, image_shape(m), seed)
         images, seconds = _timed(
             make_sampler(m, sampler.value).sample,

@@ -9,6 +9,11 @@ from pathlib import Path
 PIXELCNN = "pixelcnn.keras"
 GATED_CONDITIONAL = "gated_pixelcnn_conditional.keras"
 CLASSIFIER = "mnist_classifier.keras"
+# What `generate`, `complete`, `evaluate` and `show progress` use without
+# --model: the best model shipped (test NLL 0.0704 nats/pixel; 96% of its
+# conditional samples are recognized as their label). The reference
+# PixelCNN is `--model` PIXELCNN away.
+DEFAULT = GATED_CONDITIONAL
 
 
 def shipped_dir():

@@ -86,7 +86,6 @@ CASES = [
         1,
         "unconditional",
     ),
-    ("label-missing", "generate --model {d}/cond8.keras --out {d}/new.png", 2, "pass --label"),
     (
         "label-out-of-range",
         "generate --model {d}/cond8.keras --label 12 --out {d}/new.png",

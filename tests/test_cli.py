@@ -254,3 +254,43 @@ def test_python_dash_m_runs_the_same_app(tmp_path):
     )
     assert result.returncode == 2
     assert "'--num': Input should be greater than or equal to 1" in result.stderr
+
+
+def test_conditional_model_without_label_draws_labels_from_the_seed(capsys, tmp_path):
+    """p(x) = sum_c p(c) p(x | c): the labels come from the seed (uniform),
+    are printed, and the images are those of sampling with those labels."""
+    import keras
+
+    from keras_pixelcnn import build_gated_pixelcnn
+    from keras_pixelcnn.sampling import draw_labels, draw_noise, make_sampler
+
+    keras.utils.set_random_seed(0)
+    model = build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2, num_classes=10)
+    model.save(tmp_path / "cond.keras")
+    code, stdout, err = run(
+        capsys,
+        "generate",
+        "--model",
+        tmp_path / "cond.keras",
+        "--num",
+        12,
+        "--seed",
+        4,
+        "--out",
+        tmp_path / "c.png",
+        "--npy",
+        tmp_path / "c.npy",
+    )
+    assert code == 0, err
+    labels = draw_labels(12, 10, 4)
+    assert len(set(labels.tolist())) > 3  # drawn, not one class
+    assert "labels drawn from seed 4: " + " ".join(map(str, labels)) in stdout
+    expected = make_sampler(model).sample(draw_noise(12, (8, 8, 1), 4), labels=labels)
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), expected.astype("uint8"))
+
+
+def test_the_default_model_is_the_best_shipped_one():
+    from keras_pixelcnn import shipped
+
+    assert cli.DEFAULT_MODEL == shipped.shipped_model("gated_pixelcnn_conditional.keras")
+    assert cli.DEFAULT_MODEL.exists()

@@ -32,6 +32,14 @@ def draw_noise(num_images, shape, seed):
     return rng.random((num_images, *shape), dtype=np.float32)
 
 
+def draw_labels(num_images, num_classes, seed):
+    """Labels drawn uniformly from `seed` for a class-conditional model, so
+    that its samples follow p(x) = sum_c p(c) p(x | c) with a uniform p(c).
+    A stream of its own: the noise of the same seed is unchanged."""
+    rng = np.random.default_rng([int(seed), 0x1AB])
+    return rng.integers(0, num_classes, size=num_images).astype("int32")
+
+
 def expand_labels(labels, per_label):
     """`per_label` images of each label, label by label: ([3, 7], 2) → [3, 3, 7, 7].
     None stays None (unconditional models)."""

@@ -8,7 +8,7 @@ import time
 import keras
 
 from keras_pixelcnn.data import NUM_CLASSES
-from keras_pixelcnn.figures import save_grid
+from keras_pixelcnn.figures import image_grid, save_grid
 from keras_pixelcnn.io import save_model
 from keras_pixelcnn.models.contract import image_shape, is_conditional
 from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
@@ -35,6 +35,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.seed = seed
         self.sampler_name = sampler
         self._sampler = None
+        self.last_grid = None  # the last epoch's grid as a 2D array (for TensorBoard)
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.directory, exist_ok=True)
@@ -53,6 +54,7 @@ class SampleGrid(keras.callbacks.Callback):
         images = self._sampler.sample(self._noise, labels=self._labels)
         path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png")
         save_grid(images, path, ncols=self._ncols, title=f"epoch {epoch + 1}")
+        self.last_grid = image_grid(images, ncols=self._ncols)
 
 
 class EpochReport(keras.callbacks.Callback):
@@ -65,6 +67,7 @@ class EpochReport(keras.callbacks.Callback):
         self.num_train_images = num_train_images
         self.num_pixels = num_pixels
         self.print_fn = print_fn or (lambda line: print(line, flush=True))
+        self.images_per_second = float("nan")  # of the last epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = self._train_end = time.perf_counter()
@@ -76,6 +79,7 @@ class EpochReport(keras.callbacks.Callback):
         logs = logs or {}
         seconds = time.perf_counter() - self._start
         train_seconds = max(self._train_end - self._start, 1e-9)
+        self.images_per_second = self.num_train_images / train_seconds
         loss = logs.get("loss", float("nan"))
         parts = [
             f"epoch {epoch + 1}: train {loss:.4f} nats/pixel"
@@ -86,7 +90,7 @@ class EpochReport(keras.callbacks.Callback):
             parts.append(f"val {v:.4f} nats/pixel ({v * self.num_pixels:.1f} nats/image)")
         parts.append(
             f"{seconds:.0f} s (training {train_seconds:.0f} s,"
-            f" {self.num_train_images / train_seconds:.0f} images/s)"
+            f" {self.images_per_second:.0f} images/s)"
         )
         self.print_fn(" · ".join(parts))
 

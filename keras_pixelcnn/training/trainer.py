@@ -5,6 +5,7 @@ A run directory holds everything a run writes:
     config.json        the configuration and the command line
     log.csv            per-epoch losses (CSVLogger, appended on resume)
     samples/           epoch_001.png, ... sample grids from fixed noise
+    tensorboard/       TensorBoard logs (`tensorboard --logdir runs/`)
     backup/            the last backup (see resume.py): run `train` again to resume
     best.keras         the best model so far by validation loss
     model.keras        the final model (the best by validation loss)
@@ -39,6 +40,7 @@ from keras_pixelcnn.training.callbacks import (
 from keras_pixelcnn.training.config import RUN_IDENTITY
 from keras_pixelcnn.training.distribution import distribution_scope, prepare_model
 from keras_pixelcnn.training.resume import TrainingState, describe, epoch_data, load_state, restore
+from keras_pixelcnn.training.tensorboard import tensorboard_callbacks
 
 
 class TrainingInterrupted(PixelCNNError):
@@ -178,6 +180,7 @@ class _Run:
         self.metrics = os.path.join(directory, "metrics.json")
         self.loss_curve = os.path.join(directory, "loss_curve.png")
         self.samples = os.path.join(directory, "samples")
+        self.tensorboard = os.path.join(directory, "tensorboard")
 
 
 def _setup(config, mnist, overwrite):
@@ -223,13 +226,16 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
 
 
 def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_fn):
+    grid = SampleGrid(run.samples, config.num_samples, config.seed, config.sampler)
+    report = EpochReport(num_train, num_pixels, print_fn=print_fn)
     return [
         EpochProgress(config.epochs, verbose),
         NaNGuard(),  # first: nothing after it may save NaN weights
         keras.callbacks.CSVLogger(run.log, append=True),
         BestCheckpoint(run.best, best=best),
-        SampleGrid(run.samples, config.num_samples, config.seed, config.sampler),
-        EpochReport(num_train, num_pixels, print_fn=print_fn),
+        grid,
+        report,
+        *tensorboard_callbacks(run.tensorboard, grid, report),
         backup,  # last: the commit point of an epoch
     ]
 
