@@ -1,8 +1,21 @@
-"""The exception for problems a user can fix (bad files, bad arguments)."""
+"""The exceptions for problems a user can fix, and the exit codes they map to.
+
+One rule for the command line's exit codes:
+
+- 2 (`UsageError`): the command line itself is wrong: a bad option value or
+  combination, an option the model does not take (a label for an
+  unconditional model), or an output that exists without `--overwrite`.
+- 1 (`PixelCNNError`): the command line is fine but a file or the world is
+  not: a missing, corrupt or mismatched model or data file, an unwritable
+  directory, no network, a diverged training run.
+- 130: interrupted (Ctrl-C).
+"""
 
 
 class PixelCNNError(Exception):
     """A user-facing error; the CLI prints its message as one line and exits 1."""
+
+    exit_code = 1
 
 
 class UsageError(PixelCNNError):

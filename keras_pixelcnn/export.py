@@ -19,7 +19,7 @@ import os
 import shutil
 import tempfile
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.io import check_output_directory, current_umask
 
 
@@ -46,7 +46,7 @@ def export_saved_model(model, path, overwrite=False):
 
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
-        raise PixelCNNError(f"{path} already exists (pass --overwrite to replace it)")
+        raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
     parent = check_output_directory(path)
 
     h, w, c = model.inputs[0].shape[1:]

@@ -5,7 +5,7 @@ import json
 import os
 import tempfile
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 
 def check_output_directory(path):
@@ -26,7 +26,7 @@ def check_writable_file(path, overwrite=True):
         raise PixelCNNError(f"output path {path} is a directory")
     check_output_directory(path)
     if not overwrite and os.path.exists(path):
-        raise PixelCNNError(f"{path} already exists (pass --overwrite to replace it)")
+        raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
 
 
 def check_writable_dir(path):

@@ -30,7 +30,38 @@ def enable_onednn():
     """
     if "tensorflow" not in sys.modules:
         os.environ.setdefault(ONEDNN_VARIABLE, "1")
-    return os.environ.get(ONEDNN_VARIABLE, "").strip().lower() in ("1", "true")
+        return os.environ.get(ONEDNN_VARIABLE, "").strip().lower() in ("1", "true")
+    if ONEDNN_VARIABLE in os.environ:  # the user chose
+        return os.environ[ONEDNN_VARIABLE].strip().lower() in ("1", "true")
+    enabled = onednn_in_use()
+    if enabled is False and _tensorflow_is_the_backend():
+        import warnings
+
+        warnings.warn(
+            "TensorFlow was imported before keras_pixelcnn, and its oneDNN kernels are off "
+            "on this CPU (training runs about 1.4x slower): import keras_pixelcnn before "
+            f"keras or tensorflow, or set {ONEDNN_VARIABLE}=1 before starting Python.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return bool(enabled)
+
+
+def onednn_in_use():
+    """Whether the imported TensorFlow runs oneDNN kernels (None: unknown)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port as port
+
+        return bool(port.IsMklEnabled())
+    except Exception:  # a private API: absent in some builds
+        return None
+
+
+def _tensorflow_is_the_backend():
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "backend"):
+        return keras.backend.backend() == "tensorflow"
+    return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
 def fastest_jit_compile():

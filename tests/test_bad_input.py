@@ -1,7 +1,9 @@
 """Every kind of wrong input, driven through the real CLI in subprocesses.
 
-Each case must give exactly one line `error: ...` naming the problem, a
-non-zero exit code (2 for usage errors), no traceback, no new or partial
+Each case must give exactly one line `error: ...` naming the problem, the
+exit code of the one rule in keras_pixelcnn/errors.py (2: the command line is
+wrong, an output exists without --overwrite included; 1: a file or the world
+is wrong), no traceback, no new or partial
 file, and leave the existing files untouched. The checks do not depend on the
 Keras backend, so the full list runs in the TensorFlow pass of
 `tests/run_backends.py` and a model-loading subset in the others.
@@ -54,6 +56,8 @@ def _write_files(d):
     (d / "foreign_run").mkdir()
     (d / "foreign_run" / "notes.txt").write_bytes(SENTINEL)
     (d / "file").write_bytes(SENTINEL)
+    (d / "old_run").mkdir()
+    (d / "old_run" / "config.json").write_text('{"config": {"model": "pixelcnn", "filters": 8}}')
 
 
 # (id, arguments, expected exit code, fragment of the message[, options])
@@ -83,7 +87,7 @@ CASES = [
     (
         "label-unconditional",
         "generate --model {d}/tiny8.keras --label 3 --out {d}/new.png",
-        1,
+        2,
         "unconditional",
     ),
     (
@@ -114,7 +118,7 @@ CASES = [
     (
         "out-exists",
         "generate --model {d}/tiny8.keras --out {d}/exists.png",
-        1,
+        2,
         "already exists (pass --overwrite",
     ),
     (
@@ -229,7 +233,7 @@ CASES = [
     (
         "evaluate-json-exists",
         "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --json {d}/exists.json",
-        1,
+        2,
         "already exists",
     ),
     (
@@ -254,10 +258,16 @@ CASES = [
         "complete-too-many",
         "complete --model {d}/tiny28.keras --data {d}/mnist.npz --num 30 --offset 10 "
         "--out {d}/new.png",
-        1,
+        2,
         "exceeds the 32 test digits",
     ),
     ("show-unknown", "show galaxy", 2, "galaxy"),
+    (
+        "resume-other-options",
+        "train --data {d}/mnist.npz --validation-size 16 --run-dir {d}/old_run --filters 16",
+        2,
+        "holds a run with filters=8, not 16",
+    ),
     (
         "seed-negative-generate",
         "generate --seed -1 --out {d}/new.png",

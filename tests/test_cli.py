@@ -87,7 +87,7 @@ def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
         "--seed",
         3,
     )
-    assert_one_line_error(code, err, 1, "already exists (pass --overwrite")
+    assert_one_line_error(code, err, 2, "already exists (pass --overwrite")
     code, _, _ = run(
         capsys,
         "generate",

@@ -50,7 +50,7 @@ def test_evaluate_prints_and_writes_json(capsys, model28, fake_npz, tmp_path):
     assert report["nll"]["num_images"] == 32 and report["nll"]["nats_per_image_se"] > 0
     assert not report["conditional"]
     code, _, err = run(capsys, "evaluate", "--model", model28, "--data", fake_npz, "--json", out)
-    assert_one_line_error(code, err, 1, "already exists (pass --overwrite")
+    assert_one_line_error(code, err, 2, "already exists (pass --overwrite")
 
 
 def test_evaluate_conditional_reports_the_marginal(capsys, conditional28, fake_npz, tmp_path):

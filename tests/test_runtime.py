@@ -72,3 +72,27 @@ def test_train_compiles_with_the_fastest_setting(tiny_model):
     if expected == "auto":
         pytest.skip("the backend resolves 'auto' itself")
     assert model.jit_compile is expected
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's kernels")
+def test_importing_tensorflow_first_is_reported_when_it_costs_onednn():
+    """`import keras` before `import keras_pixelcnn`: TensorFlow decided
+    about oneDNN itself. A warning must say so exactly when oneDNN is off."""
+    code = (
+        "import warnings, keras\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import keras_pixelcnn\n"
+        "from keras_pixelcnn.runtime import onednn_in_use\n"
+        "warned = any('oneDNN kernels are off' in str(w.message) for w in caught)\n"
+        "print(onednn_in_use(), warned)\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.pop(ONEDNN_VARIABLE, None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    in_use, warned = out.stdout.split()
+    assert in_use in ("True", "False")
+    assert warned == str(in_use == "False")

@@ -161,3 +161,54 @@ def test_init_from_another_architecture_writes_nothing(fake_npz, tmp_path):
             verbose=0,
         )
     assert not (tmp_path / "b").exists()
+
+
+def test_a_finished_run_is_not_evaluated_again(fake_npz, tmp_path, monkeypatch):
+    from keras_pixelcnn.training import trainer
+
+    mnist = load_mnist(fake_npz, validation_size=16)
+    lines = []
+    first = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lines.append)
+    assert any("parameters" in line for line in lines)
+    assert any("32 test images" in line and "run directory" in line for line in lines)
+
+    def no_evaluation(*args, **kwargs):
+        raise AssertionError("the finished run was evaluated again")
+
+    monkeypatch.setattr(trainer, "evaluate_nll", no_evaluation)
+    lines.clear()
+    again = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lines.append)
+    assert again == json.loads(json.dumps(first))  # the stored metrics.json
+    assert lines == [lines[0]] and "is complete" in lines[0] and "larger --epochs" in lines[0]
+
+
+def test_ctrl_c_before_the_first_backup_says_nothing_was_kept(fake_npz, tmp_path, monkeypatch):
+    from keras_pixelcnn.training import trainer
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "epoch_data", interrupt)
+    mnist = load_mnist(fake_npz, validation_size=16)
+    with pytest.raises(PixelCNNError, match="before the first backup: nothing was kept") as e:
+        train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lambda _: None)
+    assert e.value.exit_code == 130 and "resume" not in str(e.value)
+
+
+def test_ctrl_c_during_the_final_evaluation_names_the_model(fake_npz, tmp_path, monkeypatch):
+    from keras_pixelcnn.training import trainer
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "evaluate_nll", interrupt)
+    mnist = load_mnist(fake_npz, validation_size=16)
+    run = tmp_path / "r"
+    with pytest.raises(PixelCNNError, match="during the final test evaluation") as e:
+        train(_config(run), mnist=mnist, verbose=0, print_fn=lambda _: None)
+    assert e.value.exit_code == 130
+    assert str(run / "model.keras") in str(e.value) and (run / "model.keras").exists()
+    assert not (run / "metrics.json").exists()
+    monkeypatch.undo()  # the same command finishes the report
+    metrics = train(_config(run), mnist=mnist, verbose=0, print_fn=lambda _: None)
+    assert (run / "metrics.json").exists() and metrics["epochs"] == 1

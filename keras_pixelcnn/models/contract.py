@@ -9,7 +9,7 @@ module sits below all of them and imports none of them.
 
 import numpy as np
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 
 def is_conditional(model):
@@ -42,18 +42,18 @@ def check_labels(model, labels, num_images):
     """
     if not is_conditional(model):
         if labels is not None:
-            raise PixelCNNError("this model is unconditional; it takes no labels")
+            raise UsageError("this model is unconditional; it takes no labels")
         return None
     if labels is None:
-        raise PixelCNNError("this model is class-conditional; pass labels")
+        raise UsageError("this model is class-conditional; pass labels")
     labels = np.asarray(labels)
     if labels.ndim == 0:
         labels = np.full((num_images,), labels)
     if labels.shape != (num_images,):
-        raise PixelCNNError(f"expected {num_images} labels, got shape {labels.shape}")
+        raise UsageError(f"expected {num_images} labels, got shape {labels.shape}")
     n = num_classes(model)
     if labels.dtype.kind not in "iu" or labels.min() < 0 or (n and labels.max() >= n):
-        raise PixelCNNError(f"labels must be integers in [0, {n})")
+        raise UsageError(f"labels must be integers in [0, {n})")
     return labels.astype("int32")
 
 

@@ -7,7 +7,7 @@ same as `generate`) draws the remaining pixels conditioned on them.
 
 import numpy as np
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.models.contract import image_shape, is_conditional
 from keras_pixelcnn.sampling import draw_noise, make_sampler
 
@@ -43,9 +43,9 @@ def complete(
             f"images of shape {images.shape[1:]} do not match the model's input shape {(h, w, c)}"
         )
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or not 1 <= rows <= h - 1:
-        raise PixelCNNError(f"rows must be an integer in [1, {h - 1}], got {rows!r}")
+        raise UsageError(f"rows must be an integer in [1, {h - 1}], got {rows!r}")
     if num_completions < 1:
-        raise PixelCNNError(f"num_completions must be positive, got {num_completions}")
+        raise UsageError(f"num_completions must be positive, got {num_completions}")
     n = len(images)
     initial = np.repeat(images, num_completions, axis=0)
     per_image = None if labels is None else np.repeat(np.asarray(labels), num_completions)
@@ -76,7 +76,7 @@ def complete_test_digits(
     `figures.save_completion_figure` draws; hidden pixels are `fill` (grey).
     """
     if offset + num > len(test):
-        raise PixelCNNError(f"--offset {offset} + --num {num} exceeds the {len(test)} test digits")
+        raise UsageError(f"--offset {offset} + --num {num} exceeds the {len(test)} test digits")
     images = test.images[offset : offset + num]
     labels = test.labels[offset : offset + num] if is_conditional(model) else None
     done = complete(

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from keras_pixelcnn import data as data_lib
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.evaluation.nll import evaluate_nll
 from keras_pixelcnn.figures import read_history, save_loss_curve
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
@@ -97,7 +97,7 @@ def _prepare_run_dir(config, overwrite):
     new = dataclasses.asdict(config)
     for key in RUN_IDENTITY:
         if key in old and old[key] != new[key]:
-            raise PixelCNNError(
+            raise UsageError(
                 f"{run} holds a run with {key.replace('_', '-')}={old[key]}, not {new[key]}; "
                 "resume it with the same options, or pass --overwrite or another --run-dir"
             )
@@ -213,6 +213,7 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
     finally:
         keras.config.set_dtype_policy(previous_policy)
     compile_model(model, config.learning_rate)
+    print_fn(f"model {model.name}: {model.count_params():,} parameters")
     if state is not None:
         restore(model, state)
         print_fn(
@@ -274,12 +275,15 @@ def _where(backup, state):
 
 def _interrupted(backup, state, run):
     where = _where(backup, state)
-    kept = (
-        f"the backup {describe(*where)} is kept in {run.backup}"
-        if where
-        else "no backup had been written yet"
+    if not where:
+        return TrainingInterrupted(
+            "interrupted before the first backup: nothing was kept; "
+            "run the same command again to start over"
+        )
+    return TrainingInterrupted(
+        f"interrupted: the backup {describe(*where)} is kept in {run.backup}; "
+        "run the same command again to resume"
     )
-    return TrainingInterrupted(f"interrupted: {kept}; run the same command again to resume")
 
 
 def _diverged(error, backup, state, run):
@@ -301,10 +305,16 @@ def _report(model, config, mnist, train_split, history, seconds, command, run, p
     save_model(model, run.model)
     save_loss_curve(history, run.loss_curve)
     print_fn(f"evaluating the test NLL on {len(mnist.test)} test images ...")
-    test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
-    # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
-    first = mnist.test.take(1000)
-    test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
+    try:
+        test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
+        # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
+        first = mnist.test.take(1000)
+        test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(
+            f"interrupted during the final test evaluation: training is done and the model "
+            f"is in {run.model}; run the same command again to write {run.metrics}"
+        ) from None
     val = history.get("val_loss", [])
     metrics = {
         "model": config.model,
@@ -355,6 +365,19 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
     image_shape = tuple(train_split.images.shape[1:])
     run = _Run(config.run_dir)
     first_epoch, first_step = (int(state["epoch"]), int(state["step"] or 0)) if state else (0, 0)
+    if first_epoch >= config.epochs and not first_step and os.path.exists(run.metrics):
+        with open(run.metrics) as f:
+            metrics = json.load(f)
+        print_fn(
+            f"the run in {run.dir} is complete ({first_epoch} epochs; {run.metrics}); "
+            "pass a larger --epochs to train further"
+        )
+        return metrics
+    print_fn(
+        f"{config.model}{' (conditional)' if config.conditional else ''}: "
+        f"{len(train_split):,} training, {len(mnist.validation):,} validation and "
+        f"{len(mnist.test):,} test images of shape {image_shape}; run directory {run.dir}"
+    )
 
     with distribution_scope(config.distribute) as replicas:
         if replicas > 1:
