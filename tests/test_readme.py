@@ -3,8 +3,8 @@
 import re
 
 import typer
-
 from helpers import ROOT
+
 from keras_pixelcnn.cli import app
 
 
