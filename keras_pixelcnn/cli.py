@@ -64,14 +64,14 @@ Distribute = _choices("Distribute", DISTRIBUTE_MODES)
 MODEL = typer.Option(
     DEFAULT_MODEL,
     "--model",
-    show_default=f"the shipped {shipped.DEFAULT}",
-    help=f"A .keras model (the reference PixelCNN: saved_models/{shipped.PIXELCNN}).",
+    show_default="the best shipped model",
+    help=f"A .keras model; {shipped.PIXELCNN} is the reference PixelCNN.",
 )
 DATA = typer.Option(
     None, "--data", help="A local Keras-format mnist.npz (default: tensorflow-datasets)."
 )
 SEED = typer.Option(0, "--seed", min=0, help="Seed of the sampling noise.")
-OVERWRITE = typer.Option(False, "--overwrite", help="Replace existing outputs.")
+OVERWRITE = typer.Option(False, "--overwrite", metavar="", help="Replace existing outputs.")
 SAMPLER = typer.Option(
     Sampler.fast, "--sampler", help="fast (cached, ~1 forward pass per image) or reference."
 )
@@ -251,7 +251,7 @@ def train(
     ),
     model: Family = typer.Option(Family.pixelcnn, "--model", help="Model family."),
     conditional: bool = typer.Option(
-        False, "--conditional", help="Gated only: condition on the digit label."
+        False, "--conditional", metavar="", help="Gated only: condition on the digit label."
     ),
     num_layers: int = typer.Option(8, "--layers", min=1, help="Gated only: gated layers."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Total number of epochs."),
@@ -279,10 +279,16 @@ def train(
         help="Also back up every N training steps (default: every epoch).",
     ),
     deterministic: bool = typer.Option(
-        False, "--deterministic", help="Deterministic ops: a resumed run ends bit-identical."
+        False,
+        "--deterministic",
+        metavar="",
+        help="Deterministic ops: a resumed run ends bit-identical.",
     ),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Start over in an existing run directory (deletes it)."
+        False,
+        "--overwrite",
+        metavar="",
+        help="Start over in an existing run directory (deletes it).",
     ),
     precision: Precision = typer.Option(
         Precision.float32, "--precision", help="mixed_bfloat16: bf16 compute, float32 weights."
