@@ -182,6 +182,7 @@ def generate(
 
         images, seconds = _timed(SavedModelSampler(saved_model).sample, num, seed, labels)
         how = "from the SavedModel"
+        about = f"SavedModel {saved_model}" + (f"; labels {label}" if labels else "")
     else:
         _start(backend)
         from keras_pixelcnn.models.contract import (
@@ -196,13 +197,13 @@ def generate(
         total = num * (len(labels) if labels else 1)
         if labels is None and is_conditional(m):
             per_image = draw_labels(total, num_classes(m), seed)  # p(x) = sum_c p(c) p(x|c)
-            typer.echo(
+            about = (
                 f"model {model} (class-conditional); labels drawn from seed {seed}: "
                 + " ".join(map(str, per_image))
             )
         else:
             per_image = check_labels(m, expand_labels(labels, num), total)
-            typer.echo(f"model {model}" + (f"; labels {label}" if labels else ""))
+            about = f"model {model}" + (f"; labels {label}" if labels else "")
         noise = draw_noise(total, image_shape(m), seed)
         images, seconds = _timed(
             make_sampler(m, sampler.value).sample,
@@ -217,6 +218,7 @@ def generate(
     save_grid(images, out, ncols=ncols)
     if npy is not None:
         save_npy(images.astype("uint8"), npy)
+    typer.echo(about)  # after the outputs: a failed run prints only its error
     typer.echo(
         f"wrote {out}"
         + (f" and {npy}" if npy else "")

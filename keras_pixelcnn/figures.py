@@ -21,19 +21,17 @@ UNKNOWN = 0.5  # grey: a pixel not generated / hidden yet
 BORDER = 0.25
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure drawn off-screen (Agg), without pyplot: the
+    process's own backend (a notebook's inline one, say) is left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def _save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=fig.dpi)
-    _pyplot().close(fig)
 
 
 def image_grid(images, ncols=None, pad=2, pad_value=0.5):
@@ -54,17 +52,17 @@ def image_grid(images, ncols=None, pad=2, pad_value=0.5):
 
 def save_grid(images, path, ncols=None, scale=4, title=None):
     """Saves images as a PNG grid, each pixel scaled up `scale`× (no blur)."""
-    plt = _pyplot()
+    import matplotlib.image
 
     grid = image_grid(images, ncols=ncols)
     if title is None:
         with atomic_path(path) as tmp:
             big = np.kron(grid, np.ones((scale, scale), dtype="float32"))
-            plt.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+            matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
         return
     h, w = grid.shape
     dpi = 100
-    fig = plt.figure(figsize=(w * scale / dpi, h * scale / dpi + 0.35), dpi=dpi)
+    fig = _figure(figsize=(w * scale / dpi, h * scale / dpi + 0.35), dpi=dpi)
     ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + 35)])
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
@@ -92,8 +90,8 @@ def _plot_losses(ax, history):
 
 def save_loss_curve(history, path, title="PixelCNN training"):
     """Plots train/validation loss (nats/pixel) per epoch to a PNG."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    fig = _figure(figsize=(6, 4), dpi=110)
+    ax = fig.subplots()
     _plot_losses(ax, history)
     ax.set_title(title)
     fig.tight_layout()
@@ -118,13 +116,12 @@ def progress_steps(num_pixels, num_steps=8):
 
 def _panel_figure(panels, titles, row_titles=None, scale=3.0, title=None):
     """A row of image panels (2D arrays) with a caption above each."""
-    plt = _pyplot()
     heights = [p.shape[0] for p in panels]
     widths = [p.shape[1] for p in panels]
     dpi = 100
     fig_w = (sum(widths) * scale + 12 * len(panels) + (60 if row_titles else 10)) / dpi
     fig_h = (max(heights) * scale + (70 if title else 40)) / dpi
-    fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
+    fig = _figure(figsize=(fig_w, fig_h), dpi=dpi)
     left = (60 if row_titles else 5) / (fig_w * dpi)
     usable = 1 - left - 5 / (fig_w * dpi)
     total = sum(widths) + 4 * (len(panels) - 1)
@@ -203,7 +200,8 @@ def epoch_grids(run_dir):
 def save_run_figure(run_dir, path, max_panels=6):
     """One picture of a run: its sample grids at up to `max_panels` epochs
     (first and last included, evenly spaced) above its loss curve."""
-    plt = _pyplot()
+    import matplotlib.image
+
     grids = epoch_grids(run_dir)
     if len(grids) > max_panels:
         picks = np.unique(np.round(np.linspace(0, len(grids) - 1, max_panels)).astype(int))
@@ -211,12 +209,12 @@ def save_run_figure(run_dir, path, max_panels=6):
     log = os.path.join(run_dir, "log.csv")
     history = read_history(log) if os.path.exists(log) else {}
     ncols = max(len(grids), 1)
-    fig = plt.figure(figsize=(max(3.2 * ncols, 6), 4.0 + (3.0 if history else 0)), dpi=100)
+    fig = _figure(figsize=(max(3.2 * ncols, 6), 4.0 + (3.0 if history else 0)), dpi=100)
     rows = 2 if history else 1
     spec = fig.add_gridspec(rows, ncols, height_ratios=[4.0, 3.0][:rows])
     for k, (epoch, grid_path) in enumerate(grids):
         ax = fig.add_subplot(spec[0, k])
-        ax.imshow(plt.imread(grid_path), interpolation="nearest")
+        ax.imshow(matplotlib.image.imread(grid_path), interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(f"epoch {epoch}", fontsize=11)
     if history.get("epoch"):
