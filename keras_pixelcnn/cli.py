@@ -510,7 +510,7 @@ def show_data(
 def show_run(
     run_dir: Path = typer.Argument(..., help="A training run directory (`train --run-dir`)."),
     out: Optional[Path] = typer.Option(
-        None, "--out", help="PNG to write (default: RUN_DIR/progress.png)."
+        None, "--out", help="PNG to write (default: RUN_DIR/training.png)."
     ),
     panels: int = typer.Option(6, "--panels", min=1, help="At most this many epochs."),
     overwrite: bool = OVERWRITE,
@@ -519,7 +519,7 @@ def show_run(
     from keras_pixelcnn.figures import epoch_grids, save_run_figure
     from keras_pixelcnn.io import check_writable_file
 
-    out = _png(out or run_dir / "progress.png")
+    out = _png(out or run_dir / "training.png")
     if not run_dir.is_dir():
         raise PixelCNNError(f"run directory {run_dir} does not exist")
     if not epoch_grids(run_dir):

@@ -78,6 +78,9 @@ def read_history(csv_path):
 
 
 def _plot_losses(ax, history):
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional epochs
     epochs = [int(e) + 1 for e in history["epoch"]]
     ax.plot(epochs, history["loss"], "o-", label="train")
     if "val_loss" in history:

@@ -189,7 +189,7 @@ def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
     (rundir / "log.csv").write_text("epoch,loss,val_loss\n0,0.2,0.19\n1,0.1,0.12\n")
     code, stdout, err = run(capsys, "show", "run", rundir)
     assert code == 0, err
-    assert _is_png(rundir / "progress.png") and "epochs 1, 2" in stdout
+    assert _is_png(rundir / "training.png") and "epochs 1, 2" in stdout
 
 
 @pytest.mark.parametrize(
