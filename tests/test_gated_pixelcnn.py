@@ -148,3 +148,26 @@ def test_tiny_conditional_fit(fake_npz, tmp_path):
 
     grid = matplotlib.image.imread(tmp_path / "run" / "samples" / "epoch_001.png")
     assert grid.shape[0] > 4 * grid.shape[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"head_filters": 0}, "Received: head_filters=0"),
+        ({"head_filters": -4}, "Received: head_filters=-4"),
+        ({"filters": 0}, "Received: filters=0"),
+        ({"num_layers": True}, "Received: num_layers=True"),
+        ({"num_classes": 1}, "Received: num_classes=1"),
+        ({"input_shape": (8, 8, 3)}, r"Received: input_shape=\(8, 8, 3\)"),
+    ],
+)
+def test_bad_arguments_echo_the_value(kwargs, message):
+    """head_filters=0 used to fall back to `filters` silently."""
+    with pytest.raises(ValueError, match=message):
+        build_gated_pixelcnn(**{"input_shape": (8, 8, 1), **kwargs})
+
+
+def test_head_filters_sets_the_head_width():
+    model = build_gated_pixelcnn(input_shape=(8, 8, 1), filters=8, num_layers=2, head_filters=5)
+    assert model.get_layer("head_conv_1").filters == 5
+    assert model.get_layer("skip_1").filters == 5
