@@ -15,9 +15,10 @@ import importlib.abc
 import importlib.util
 import sys
 
-from keras_pixelcnn.runtime import enable_onednn
+from keras_pixelcnn.runtime import captured_stderr, enable_onednn, quiet_tensorflow_logs
 
 enable_onednn()  # before anything imports TensorFlow (see runtime.py)
+quiet_tensorflow_logs()
 
 __version__ = "0.1.0"
 
@@ -85,7 +86,8 @@ class _RegisterWhenKerasLoads(importlib.abc.MetaPathFinder):
         exec_module = loader.exec_module
 
         def exec_then_register(module):
-            exec_module(module)
+            with captured_stderr():  # the backend's C++ start-up chatter (replayed on failure)
+                exec_module(module)
             _register_layers()
 
         loader.exec_module = exec_then_register

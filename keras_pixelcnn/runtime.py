@@ -64,6 +64,15 @@ def _tensorflow_is_the_backend():
     return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
+def quiet_tensorflow_logs():
+    """Hides TensorFlow's C++ log lines (`cuInit` failures on a CPU machine,
+    grappler's `remapper failed`, which are harmless) unless the user set
+    `TF_CPP_MIN_LOG_LEVEL`; the command line and the Python API alike. Must
+    run before TensorFlow is imported."""
+    if "tensorflow" not in sys.modules:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
 def fastest_jit_compile():
     """The `jit_compile` argument for `model.compile` on the current backend:
     XLA on a TensorFlow GPU, oneDNN (no XLA) on a TensorFlow CPU, and the
