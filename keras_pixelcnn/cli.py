@@ -215,7 +215,7 @@ def generate(
     from keras_pixelcnn.figures import save_grid
     from keras_pixelcnn.io import save_npy
 
-    save_grid(images, out, ncols=ncols)
+    save_grid(images, out, ncols=ncols, row_labels=labels if ncols else None)
     if npy is not None:
         save_npy(images.astype("uint8"), npy)
     typer.echo(about)  # after the outputs: a failed run prints only its error

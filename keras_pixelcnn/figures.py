@@ -50,23 +50,39 @@ def image_grid(images, ncols=None, pad=2, pad_value=0.5):
     return grid
 
 
-def save_grid(images, path, ncols=None, scale=4, title=None):
-    """Saves images as a PNG grid, each pixel scaled up `scale`× (no blur)."""
+def save_grid(images, path, ncols=None, scale=4, title=None, row_labels=None):
+    """Saves images as a PNG grid, each pixel scaled up `scale`× (no blur).
+
+    `row_labels` (one per row, e.g. the digit a conditional row was drawn
+    with) are written left of the rows; `title` above the grid.
+    """
     import matplotlib.image
 
+    images = np.asarray(images, dtype="float32")
     grid = image_grid(images, ncols=ncols)
-    if title is None:
+    if title is None and row_labels is None:
         with atomic_path(path) as tmp:
             big = np.kron(grid, np.ones((scale, scale), dtype="float32"))
             matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
         return
     h, w = grid.shape
-    dpi = 100
-    fig = _figure(figsize=(w * scale / dpi, h * scale / dpi + 0.35), dpi=dpi)
-    ax = fig.add_axes([0, 0, 1, h * scale / (h * scale + 35)])
+    dpi, left, top = 100, (28 if row_labels is not None else 0), (35 if title else 0)
+    width, height = w * scale + left, h * scale + top
+    fig = _figure(figsize=(width / dpi, height / dpi), dpi=dpi)
+    ax = fig.add_axes([left / width, 0, w * scale / width, h * scale / height])
     ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_axis_off()
-    fig.suptitle(title, fontsize=10, y=0.995, va="top")
+    ax.set_xticks([])
+    if row_labels is None:
+        ax.set_axis_off()
+    else:
+        size, pad = images.shape[1], 2  # image_grid's padding
+        ax.set_yticks([pad + r * (size + pad) + size / 2 - 0.5 for r in range(len(row_labels))])
+        ax.set_yticklabels([str(label) for label in row_labels], fontsize=10)
+        ax.tick_params(length=0)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    if title:
+        fig.suptitle(title, fontsize=10, y=0.995, va="top")
     _save(fig, path)
 
 

@@ -48,3 +48,21 @@ def test_run_figure_picks_first_and_last_epochs(tmp_path):
     shown = save_run_figure(str(run), tmp_path / "r.png", max_panels=4)
     assert shown[0] == 1 and shown[-1] == 9 and len(shown) == 4
     assert _is_png(tmp_path / "r.png")
+
+
+def test_grid_rows_carry_their_labels(tmp_path):
+    """Class grids name the digit of each row, in a margin left of the images."""
+    import matplotlib.image
+
+    from keras_pixelcnn.figures import save_grid
+
+    x = np.zeros((6, 28, 28, 1), "float32")  # black images: any ink in the margin is a label
+    save_grid(x, tmp_path / "plain.png", ncols=3)
+    save_grid(x, tmp_path / "labelled.png", ncols=3, row_labels=[4, 7])
+    plain = matplotlib.image.imread(tmp_path / "plain.png")
+    labelled = matplotlib.image.imread(tmp_path / "labelled.png")
+    assert labelled.shape[0] == plain.shape[0] and labelled.shape[1] == plain.shape[1] + 28
+    margin = labelled[:, :28, :3].mean(axis=2)
+    rows_with_ink = np.nonzero((margin < 0.5).any(axis=1))[0]
+    half = labelled.shape[0] / 2
+    assert (rows_with_ink < half).any() and (rows_with_ink > half).any()  # one label per row

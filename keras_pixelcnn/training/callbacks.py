@@ -44,7 +44,9 @@ class SampleGrid(keras.callbacks.Callback):
             n = NUM_CLASSES * self.num_images
             self._labels = expand_labels(range(NUM_CLASSES), self.num_images)
             self._ncols = self.num_images
+            self._row_labels = list(range(NUM_CLASSES))
         else:
+            self._row_labels = None
             n = self.num_images
             self._labels = None
             self._ncols = int(math.ceil(math.sqrt(n)))
@@ -53,7 +55,9 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         images = self._sampler.sample(self._noise, labels=self._labels)
         path = os.path.join(self.directory, f"epoch_{epoch + 1:03d}.png")
-        save_grid(images, path, ncols=self._ncols, title=f"epoch {epoch + 1}")
+        save_grid(
+            images, path, ncols=self._ncols, title=f"epoch {epoch + 1}", row_labels=self._row_labels
+        )
         self.last_grid = image_grid(images, ncols=self._ncols)
 
 
