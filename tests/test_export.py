@@ -159,3 +159,24 @@ def test_export_bad_model_files(tmp_path):
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
         assert not (tmp_path / "sm").exists()
+
+
+@tf_pass_only
+def test_saved_model_gets_the_permissions_of_a_normal_write(exported):
+    """mkdtemp makes 0700 directories: a serving process of another user could
+    not read the export. It must get what the umask gives a normal write."""
+    import stat
+
+    from keras_pixelcnn.io import current_umask
+
+    _, tmp = exported
+    umask = current_umask()
+    root = tmp / "g_sm"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o777 & ~umask
+    assert (root / "saved_model.pb").exists()
+    readable, traversable = 0o444 & ~umask, 0o111 & ~umask
+    for path in root.rglob("*"):  # what is inside: readable (and directories enterable) by all
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & readable == readable, (path, oct(mode))
+        if path.is_dir():
+            assert mode & traversable == traversable, (path, oct(mode))
