@@ -233,7 +233,13 @@ def save_run_figure(run_dir, path, max_panels=6):
     spec = fig.add_gridspec(rows, ncols, height_ratios=[4.0, 3.0][:rows])
     for k, (epoch, grid_path) in enumerate(grids):
         ax = fig.add_subplot(spec[0, k])
-        ax.imshow(matplotlib.image.imread(grid_path), interpolation="nearest")
+        arrays = os.path.splitext(grid_path)[0] + ".npz"  # the grid's images (SampleGrid)
+        if os.path.exists(arrays):  # drawn afresh: no second, tiny "epoch N" inside
+            with np.load(arrays) as f:
+                grid = image_grid(f["images"], ncols=int(f["ncols"]))
+            ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(matplotlib.image.imread(grid_path), interpolation="nearest")
         ax.set_axis_off()
         ax.set_title(f"epoch {epoch}", fontsize=11)
     if history.get("epoch"):

@@ -66,3 +66,26 @@ def test_grid_rows_carry_their_labels(tmp_path):
     rows_with_ink = np.nonzero((margin < 0.5).any(axis=1))[0]
     half = labelled.shape[0] / 2
     assert (rows_with_ink < half).any() and (rows_with_ink > half).any()  # one label per row
+
+
+def test_run_figure_draws_the_grids_from_their_arrays(tmp_path):
+    """With samples/epoch_NNN.npz (SampleGrid writes it) the panels are drawn
+    from the images, without the small title baked into the PNG."""
+    import matplotlib.image
+
+    run = tmp_path / "run"
+    (run / "samples").mkdir(parents=True)
+    black = np.zeros((4, 8, 8, 1))
+    for epoch in (1, 2):
+        save_grid(black, run / "samples" / f"epoch_{epoch:03d}.png", title=f"epoch {epoch}")
+    save_run_figure(str(run), tmp_path / "from_png.png")
+    for epoch in (1, 2):  # the arrays say white: the figure must follow them
+        np.savez(
+            run / "samples" / f"epoch_{epoch:03d}.npz",
+            images=np.ones((4, 8, 8, 1), "uint8"),
+            ncols=2,
+        )
+    save_run_figure(str(run), tmp_path / "from_arrays.png")
+    from_png = matplotlib.image.imread(tmp_path / "from_png.png")[..., :3].mean()
+    from_arrays = matplotlib.image.imread(tmp_path / "from_arrays.png")[..., :3].mean()
+    assert from_arrays > from_png + 0.05  # white images drawn, not the black PNGs

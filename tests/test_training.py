@@ -39,6 +39,9 @@ def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
     ):
         assert (run / name).exists(), name
     assert (run / "samples/epoch_001.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with np.load(run / "samples/epoch_001.npz") as grid:  # the grid's images, for `show run`
+        assert grid["images"].shape == (4, 28, 28, 1) and int(grid["ncols"]) == 2
+        assert set(np.unique(grid["images"])) <= {0, 1}
     assert metrics["epochs"] == 1 and metrics["test_nll"]["num_images"] == 32
     assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
     assert json.loads((run / "metrics.json").read_text())["test_nll"] == metrics["test_nll"]

@@ -6,10 +6,11 @@ import os
 import time
 
 import keras
+import numpy as np
 
 from keras_pixelcnn.data import NUM_CLASSES
 from keras_pixelcnn.figures import image_grid, save_grid
-from keras_pixelcnn.io import save_model
+from keras_pixelcnn.io import atomic_path, save_model
 from keras_pixelcnn.models.contract import image_shape, is_conditional
 from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
 
@@ -59,6 +60,9 @@ class SampleGrid(keras.callbacks.Callback):
             images, path, ncols=self._ncols, title=f"epoch {epoch + 1}", row_labels=self._row_labels
         )
         self.last_grid = image_grid(images, ncols=self._ncols)
+        with atomic_path(path[: -len(".png")] + ".npz") as tmp:  # for `show run`
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, images=images.astype("uint8"), ncols=self._ncols)
 
 
 class EpochReport(keras.callbacks.Callback):
