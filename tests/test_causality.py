@@ -120,3 +120,22 @@ def test_gated_sees_its_whole_past_and_no_future(num_classes, weights):
             f"output {(i, j)}: blind spot at {np.argwhere(expected & ~seen).tolist()}, "
             f"unexpected at {np.argwhere(seen & ~expected).tolist()}"
         )
+
+
+def test_measured_receptive_field_shows_the_blind_spot_and_its_absence():
+    """contract.receptive_field (what `train` prints): the gated model sees
+    exactly its rectangle of the past at the centre; the PixelCNN sees only
+    the past, and misses part of the same rectangle (its blind spot)."""
+    from keras_pixelcnn.models.contract import receptive_field
+
+    i, j = H // 2, W // 2
+    past = ~_future(i * W + j)
+    gated = receptive_field(_gated(10))
+    expected = np.zeros((H, W), bool)
+    expected[i - 3 : i, j - 3 : j + 4] = True
+    expected[i, j - 3 : j] = True
+    assert np.array_equal(gated, expected)
+    pixelcnn = receptive_field(_pixelcnn())
+    assert not (pixelcnn & ~past).any()
+    assert pixelcnn[i, j - 1] and pixelcnn[i - 1, j]
+    assert (expected & ~pixelcnn).any()  # the blind spot, up and to the right

@@ -172,7 +172,7 @@ def test_a_finished_run_is_not_evaluated_again(fake_npz, tmp_path, monkeypatch):
     mnist = load_mnist(fake_npz, validation_size=16)
     lines = []
     first = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lines.append)
-    assert any("parameters" in line for line in lines)
+    assert any("parameters" in line and "receptive field" in line for line in lines)
     assert any("32 test images" in line and "run directory" in line for line in lines)
 
     def no_evaluation(*args, **kwargs):

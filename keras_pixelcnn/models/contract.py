@@ -94,3 +94,22 @@ def check_int_arg(name, value, minimum=1):
             f"Invalid value for argument `{name}`. Expected an int >= {minimum}. "
             f"Received: {name}={value!r}"
         )
+
+
+def receptive_field(model, position=None, label=0, seed=0):
+    """The input pixels the output at `position` (default: the image centre)
+    depends on, measured: one forward pass over the batch of a random binary
+    image, unchanged and with each pixel in turn raised by 1.
+
+    Returns a boolean array `(h, w)`. It shows the blind spot of a PixelCNN;
+    a unit dead at these weights can hide a pixel, never add one.
+    """
+    h, w, c = image_shape(model)
+    i, j = position if position is not None else (h // 2, w // 2)
+    n = h * w
+    x = (np.random.default_rng(seed).random((h, w, c)) > 0.5).astype("float32")
+    batch = np.repeat(x[None], n + 1, axis=0)
+    batch[np.arange(n), np.arange(n) // w, np.arange(n) % w, 0] += 1.0  # the last one unchanged
+    inputs = [batch, np.full((n + 1,), label, "int32")] if is_conditional(model) else batch
+    out = np.asarray(model.predict_on_batch(inputs), "float64")[:, i, j, 0]
+    return (out[:n] != out[n]).reshape(h, w)

@@ -28,6 +28,7 @@ from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.evaluation.nll import evaluate_nll
 from keras_pixelcnn.figures import read_history, save_loss_curve
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
+from keras_pixelcnn.models.contract import receptive_field
 from keras_pixelcnn.runtime import fastest_jit_compile
 from keras_pixelcnn.training.callbacks import (
     BestCheckpoint,
@@ -213,7 +214,15 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
     finally:
         keras.config.set_dtype_policy(previous_policy)
     compile_model(model, config.learning_rate)
-    print_fn(f"model {model.name}: {model.count_params():,} parameters")
+    about = f"model {model.name}: {model.count_params():,} parameters"
+    if config.distribute == "none":  # one forward pass of h*w + 1 images, on one device
+        h, w = image_shape[:2]
+        seen = int(receptive_field(model).sum())
+        about += (
+            f"; the output at pixel ({h // 2}, {w // 2}) depends on {seen} of the "
+            f"{(h // 2) * w + w // 2} pixels before it (receptive field, measured)"
+        )
+    print_fn(about)
     if state is not None:
         restore(model, state)
         print_fn(
