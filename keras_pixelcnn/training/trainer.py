@@ -222,16 +222,22 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
             f"; the output at pixel ({h // 2}, {w // 2}) depends on {seen} of the "
             f"{(h // 2) * w + w // 2} pixels before it (receptive field, measured)"
         )
-    print_fn(about)
     if state is not None:
         restore(model, state)
-        print_fn(
+        where = (
             f"resuming from the backup {describe(state['epoch'], state['step'] or 0)} "
             f"({os.path.dirname(state['weights_path'])})"
         )
     elif source is not None:
         warm_start(model, source, config.init_from)
-        print_fn(f"starting from the weights of {config.init_from}")
+        where = f"starting from the weights of {config.init_from}"
+    else:
+        where = None
+    # Only now, when nothing can fail any more before training: a failed run
+    # prints its one error line and nothing else.
+    print_fn(about)
+    if where:
+        print_fn(where)
     return model
 
 
@@ -382,11 +388,6 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             "pass a larger --epochs to train further"
         )
         return metrics
-    print_fn(
-        f"{config.model}{' (conditional)' if config.conditional else ''}: "
-        f"{len(train_split):,} training, {len(mnist.validation):,} validation and "
-        f"{len(mnist.test):,} test images of shape {image_shape}; run directory {run.dir}"
-    )
 
     with distribution_scope(config.distribute) as replicas:
         if replicas > 1:
@@ -394,7 +395,13 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
                 f"training on {replicas} replicas ({config.distribute}); "
                 f"global batch {config.batch_size}"
             )
+        print_data = (
+            f"{config.model}{' (conditional)' if config.conditional else ''}: "
+            f"{len(train_split):,} training, {len(mnist.validation):,} validation and "
+            f"{len(mnist.test):,} test images of shape {image_shape}; run directory {run.dir}"
+        )
         model = _build_or_restore(config, image_shape, state, source, print_fn)
+        print_fn(print_data)
         os.makedirs(run.dir, exist_ok=True)
         save_json({"config": dataclasses.asdict(config), "command": command}, run.config)
         _truncate_log(run.log, first_epoch)
