@@ -123,19 +123,23 @@ def test_gated_sees_its_whole_past_and_no_future(num_classes, weights):
 
 
 def test_measured_receptive_field_shows_the_blind_spot_and_its_absence():
-    """contract.receptive_field (what `train` prints): the gated model sees
-    exactly its rectangle of the past at the centre; the PixelCNN sees only
-    the past, and misses part of the same rectangle (its blind spot)."""
+    """contract.receptive_field (what `train` prints), with weights that keep
+    every unit alive: the gated model sees exactly its rectangle of the past
+    at the centre; the PixelCNN sees only the past, and misses part of the
+    same rectangle (its blind spot)."""
     from keras_pixelcnn.models.contract import receptive_field
 
     i, j = H // 2, W // 2
     past = ~_future(i * W + j)
-    gated = receptive_field(_gated(10))
+    gated_model, pixelcnn_model = _gated(10), _pixelcnn()
+    for model in (gated_model, pixelcnn_model):  # every unit alive: the measure is exact
+        _positive_weights(model)
+    gated = receptive_field(gated_model)
     expected = np.zeros((H, W), bool)
     expected[i - 3 : i, j - 3 : j + 4] = True
     expected[i, j - 3 : j] = True
     assert np.array_equal(gated, expected)
-    pixelcnn = receptive_field(_pixelcnn())
+    pixelcnn = receptive_field(pixelcnn_model)
     assert not (pixelcnn & ~past).any()
     assert pixelcnn[i, j - 1] and pixelcnn[i - 1, j]
     assert (expected & ~pixelcnn).any()  # the blind spot, up and to the right

@@ -96,20 +96,27 @@ def check_int_arg(name, value, minimum=1):
         )
 
 
-def receptive_field(model, position=None, label=0, seed=0):
+def receptive_field(model, position=None, label=0, seed=0, num_images=3):
     """The input pixels the output at `position` (default: the image centre)
-    depends on, measured: one forward pass over the batch of a random binary
-    image, unchanged and with each pixel in turn raised by 1.
+    depends on, measured: one forward pass over `num_images` random binary
+    images, each unchanged and with each pixel in turn raised by 1; a pixel
+    counts when it changes the output for any of them.
 
     Returns a boolean array `(h, w)`. It shows the blind spot of a PixelCNN;
-    a unit dead at these weights can hide a pixel, never add one.
+    a unit dead for all these images can hide a pixel, never add one.
     """
     h, w, c = image_shape(model)
     i, j = position if position is not None else (h // 2, w // 2)
     n = h * w
-    x = (np.random.default_rng(seed).random((h, w, c)) > 0.5).astype("float32")
-    batch = np.repeat(x[None], n + 1, axis=0)
-    batch[np.arange(n), np.arange(n) // w, np.arange(n) % w, 0] += 1.0  # the last one unchanged
-    inputs = [batch, np.full((n + 1,), label, "int32")] if is_conditional(model) else batch
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(num_images):
+        x = (rng.random((h, w, c)) > 0.5).astype("float32")
+        batch = np.repeat(x[None], n + 1, axis=0)
+        batch[np.arange(n), np.arange(n) // w, np.arange(n) % w, 0] += 1.0  # the last: as is
+        batches.append(batch)
+    batch = np.concatenate(batches)
+    inputs = [batch, np.full((len(batch),), label, "int32")] if is_conditional(model) else batch
     out = np.asarray(model.predict_on_batch(inputs), "float64")[:, i, j, 0]
-    return (out[:n] != out[n]).reshape(h, w)
+    out = out.reshape(num_images, n + 1)
+    return (out[:, :n] != out[:, n:]).any(axis=0).reshape(h, w)

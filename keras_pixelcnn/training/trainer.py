@@ -217,7 +217,7 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
     about = f"model {model.name}: {model.count_params():,} parameters"
     if config.distribute == "none":  # one forward pass of h*w + 1 images, on one device
         h, w = image_shape[:2]
-        seen = int(receptive_field(model).sum())
+        seen = int(receptive_field(model, num_images=2).sum())
         about += (
             f"; the output at pixel ({h // 2}, {w // 2}) depends on {seen} of the "
             f"{(h // 2) * w + w // 2} pixels before it (receptive field, measured)"
