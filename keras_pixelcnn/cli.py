@@ -22,6 +22,7 @@ from typing import Optional
 import typer
 
 from keras_pixelcnn import shipped
+from keras_pixelcnn.data import BINARIZATIONS
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.runtime import BACKENDS
 from keras_pixelcnn.sampling import SAMPLERS
@@ -58,6 +59,7 @@ Sampler = _choices("Sampler", SAMPLERS)
 Family = _choices("Family", MODEL_FAMILIES)
 Precision = _choices("Precision", PRECISIONS)
 Distribute = _choices("Distribute", DISTRIBUTE_MODES)
+Binarize = _choices("Binarize", BINARIZATIONS)
 
 
 # Options shared by several commands.
@@ -68,7 +70,16 @@ MODEL = typer.Option(
     help=f"A .keras model; {shipped.PIXELCNN} is the reference PixelCNN.",
 )
 DATA = typer.Option(
-    None, "--data", help="A local Keras-format mnist.npz (default: tensorflow-datasets)."
+    None,
+    "--data",
+    help="A local Keras-format mnist.npz (default: MNIST from tensorflow-datasets; "
+    "binarized_mnist: tfds's static binarized MNIST).",
+)
+BINARIZE = typer.Option(
+    Binarize.threshold,
+    "--binarize",
+    help="threshold (pixel > 127.5) or dynamic (pixel ~ Bernoulli(value/255), "
+    "redrawn every epoch).",
 )
 SEED = typer.Option(0, "--seed", min=0, help="Seed of the sampling noise.")
 OVERWRITE = typer.Option(False, "--overwrite", metavar="", help="Replace existing outputs.")
@@ -307,6 +318,7 @@ def train(
         help="Start from the weights of a trained .keras model of the same "
         "architecture (fine-tuning).",
     ),
+    binarize: Binarize = BINARIZE,
     backend: Optional[Backend] = BACKEND,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
@@ -350,6 +362,15 @@ def evaluate(
         help="Evaluate on the first N test images only (default: all 10,000).",
     ),
     batch_size: int = typer.Option(500, "--batch-size", min=1),
+    binarize: Binarize = typer.Option(
+        Binarize.threshold,
+        "--binarize",
+        help="threshold, or dynamic: the mean NLL over --draws seeded stochastic "
+        "binarizations of the test images (the literature's protocol).",
+    ),
+    draws: int = typer.Option(
+        10, "--draws", min=1, help="Stochastic binarizations with --binarize dynamic."
+    ),
     seed: int = SEED,
     classifier: Optional[Path] = typer.Option(
         None, "--classifier", help="A classifier .keras (default: the shipped one)."
@@ -365,24 +386,44 @@ def evaluate(
             raise UsageError(f"--json must end in .json, got {json_out}")
         check_writable_file(json_out, overwrite=overwrite)
     _start(backend)
-    from keras_pixelcnn.data import load_test_split
+    from keras_pixelcnn.data import DESCRIPTIONS, load_test_split
     from keras_pixelcnn.evaluation.classifier import load_classifier
-    from keras_pixelcnn.evaluation.nll import evaluate_model
+    from keras_pixelcnn.evaluation.nll import evaluate_model, evaluate_model_dynamic
     from keras_pixelcnn.evaluation.sample_quality import evaluate_samples
     from keras_pixelcnn.models.contract import image_shape
 
     m = _load(model)
     clf = load_classifier(str(classifier) if classifier else None) if samples else None
-    mnist = load_test_split(str(data) if data else None, image_shape(m), limit)
-    report, seconds = _timed(
-        evaluate_model, m, mnist.test.images, mnist.test.labels, batch_size=batch_size
+    mnist = load_test_split(
+        str(data) if data else None, image_shape(m), limit, binarization=binarize.value
     )
-    report.update(model=str(model), nll_seconds=seconds)
-    typer.echo(f"{model} on {len(mnist.test)} test images")
+    dynamic = binarize.value == "dynamic"
+    if dynamic:
+        report, seconds = _timed(
+            evaluate_model_dynamic,
+            m,
+            mnist.test.images,
+            mnist.test.labels,
+            draws=draws,
+            seed=seed,
+            batch_size=batch_size,
+        )
+    else:
+        report, seconds = _timed(
+            evaluate_model, m, mnist.test.images, mnist.test.labels, batch_size=batch_size
+        )
+    report.update(model=str(model), nll_seconds=seconds, binarization=DESCRIPTIONS[binarize.value])
+    typer.echo(
+        f"{model} on {len(mnist.test)} test images"
+        + (f" x {draws} stochastic binarizations (seed {seed})" if dynamic else "")
+    )
     typer.echo(
         f"  NLL{' (given the true label)' if report['conditional'] else ''}: "
         f"{_fmt_nll(report['nll'])}"
     )
+    if dynamic:
+        per_draw = ", ".join(f"{v:.2f}" for v in report["nll"]["per_draw_nats_per_image"])
+        typer.echo(f"  per draw (nats/image): {per_draw}")
     if "nll_label_marginalized" in report:
         typer.echo(
             "  NLL (label marginalized, uniform prior): "

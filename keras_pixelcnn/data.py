@@ -1,9 +1,22 @@
 """MNIST from tensorflow-datasets or a local Keras-format `mnist.npz`, binarized.
 
-Binarization is `pixel > 127.5` on uint8 data, giving float32 images in {0, 1}
-of shape `(n, 28, 28, 1)`. The last `VALIDATION_SIZE` (5,000) images of the
-official training set are the validation split; the full 10,000-image test
-split is kept for the reported test NLL.
+Three binarizations (`MNIST.binarization`):
+
+- ``"threshold"`` (default): `pixel > 127.5` on uint8 data, float32 images in
+  {0, 1} of shape `(n, 28, 28, 1)`.
+- ``"dynamic"``: the stochastic binarization of the literature, each pixel 1
+  with probability value / 255. The train and test splits keep the
+  intensities in [0, 1] (`intensities`); training draws a fresh binarization
+  every epoch with `binarize_dynamic(train, seed, epoch)`, the evaluation
+  averages the exact NLL over seeded draws of the test images. The
+  validation split is drawn once, with a fixed seed, so that validation
+  losses compare across epochs and runs.
+- ``"static"``: Larochelle's fixed binarized MNIST (tfds `binarized_mnist`,
+  50k/10k/10k, no labels), loaded with `--data binarized_mnist`.
+
+The last `VALIDATION_SIZE` (5,000) images of the official training set are
+the validation split; the full 10,000-image test split is kept for the
+reported test NLL.
 """
 
 import contextlib
@@ -14,9 +27,21 @@ import zipfile
 
 import numpy as np
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 VALIDATION_SIZE = 5000
+BINARIZATIONS = ("threshold", "dynamic")
+BINARIZED_MNIST = "binarized_mnist"  # the --data name of tfds's static binarized MNIST
+# Random streams of the dynamic binarization: a draw is a pure function of
+# (seed, index, stream), and the three uses never share one.
+TRAIN_STREAM, VALIDATION_STREAM, TEST_STREAM = 0xB17, 0xB18, 0xB19
+VALIDATION_DRAW_SEED = 0  # the validation split's one draw, the same in every run
+DESCRIPTIONS = {
+    "threshold": "uint8 pixel > 127.5",
+    "dynamic": "stochastic: pixel ~ Bernoulli(value / 255), a fresh draw per training epoch "
+    "(a function of seed and epoch); validation drawn once with a fixed seed",
+    "static": "Larochelle's fixed binarized MNIST (tfds binarized_mnist, 50k/10k/10k)",
+}
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
@@ -38,6 +63,29 @@ class MNIST:
     train: Split
     validation: Split
     test: Split
+    binarization: str = "threshold"  # train/test hold intensities when "dynamic"
+    labeled: bool = True  # binarized_mnist has no labels
+
+
+def intensities(images):
+    """uint8 images (n, h, w) or (n, h, w, 1) → float32 (n, h, w, 1) in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    return images.astype("float32") / np.float32(255.0)
+
+
+def binarize_dynamic(images, seed, draw, stream=TRAIN_STREAM):
+    """One stochastic binarization of `images` (intensities in [0, 1]): each
+    pixel is 1 with probability equal to its intensity.
+
+    A pure function of `(seed, draw, stream)`: the training epoch `e` of a run
+    with seed `s` sees `binarize_dynamic(train, s, e)`, in every run and after
+    every resume.
+    """
+    rng = np.random.default_rng([int(seed), int(draw), int(stream)])
+    uniforms = rng.random(images.shape, dtype=np.float32)
+    return (uniforms < images).astype("float32")
 
 
 def binarize(images):
@@ -90,9 +138,13 @@ TFDS_MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 PROBE_TIMEOUT = 5.0  # seconds
 
 
-def _offline_error(reason):
+# tfds's binarized_mnist.py `_URL`.
+BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
+
+
+def _offline_error(reason, name="MNIST"):
     return PixelCNNError(
-        f"could not load MNIST with tensorflow-datasets ({reason}); "
+        f"could not load {name} with tensorflow-datasets ({reason}); "
         "pass --data PATH to a local mnist.npz"
     )
 
@@ -174,33 +226,97 @@ def load_raw(path=None):
     return load_npz(path) if path else load_tfds()
 
 
-def load_mnist(path=None, validation_size=VALIDATION_SIZE):
+def check_binarization(binarization):
+    if binarization not in BINARIZATIONS:
+        raise UsageError(
+            f"unknown binarization {binarization!r}; choose one of {', '.join(BINARIZATIONS)}"
+        )
+
+
+def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="threshold"):
     """Returns binarized MNIST as train / validation / test `Split`s.
 
     Args:
-        path: str or None, a Keras-format `mnist.npz`; None uses tfds.
+        path: str or None, a Keras-format `mnist.npz`; None uses tfds;
+            `"binarized_mnist"` loads the static binarized MNIST with tfds
+            (its own validation split; `validation_size` is ignored).
         validation_size: int, the number of training images held out (the
             last ones of the official training set).
+        binarization: str, `"threshold"` or `"dynamic"` (see the module
+            docstring). With `"dynamic"` the train and test splits hold
+            intensities in [0, 1], not binary images.
     """
+    check_binarization(binarization)
+    if path == BINARIZED_MNIST and not os.path.exists(path):
+        if binarization == "dynamic":
+            raise UsageError(
+                "binarized_mnist is binarized already (static); drop --binarize dynamic"
+            )
+        return load_binarized_mnist()
     x_train, y_train, x_test, y_test = load_raw(path)
     if not 0 <= validation_size < len(x_train):
         raise PixelCNNError(
             f"validation size {validation_size} must be below the {len(x_train)} training images"
         )
-    images, labels = binarize(x_train), y_train.astype("int32")
-    cut = len(images) - validation_size
+    labels = y_train.astype("int32")
+    cut = len(x_train) - validation_size
+    if binarization == "dynamic":
+        images, test = intensities(x_train), intensities(x_test)
+        validation = binarize_dynamic(images[cut:], VALIDATION_DRAW_SEED, 0, VALIDATION_STREAM)
+    else:
+        images, test = binarize(x_train), binarize(x_test)
+        validation = images[cut:]
     return MNIST(
         train=Split(images[:cut], labels[:cut]),
-        validation=Split(images[cut:], labels[cut:]),
-        test=Split(binarize(x_test), y_test.astype("int32")),
+        validation=Split(validation, labels[cut:]),
+        test=Split(test, y_test.astype("int32")),
+        binarization=binarization,
     )
 
 
-def load_test_split(path, image_shape, limit=None):
+def load_binarized_mnist(data_dir=None):
+    """Larochelle's statically binarized MNIST from tensorflow-datasets
+    (`binarized_mnist`: 50,000 / 10,000 / 10,000 images in {0, 1}, no labels;
+    the labels are all 0 and `labeled` is False)."""
+    try:
+        import tensorflow_datasets as tfds
+
+        def load(download):
+            return tfds.load(
+                BINARIZED_MNIST,
+                split=["train", "validation", "test"],
+                data_dir=data_dir,
+                download=download,
+            )
+
+        try:
+            with _quiet_absl():
+                splits = load(download=False)
+        except Exception:
+            reason = probe_download_host(BINARIZED_MNIST_URL)
+            if reason:
+                raise _offline_error(reason, BINARIZED_MNIST) from None
+            splits = load(download=True)
+        arrays = [
+            next(iter(tfds.as_numpy(ds.batch(100_000))))["image"].astype("float32") for ds in splits
+        ]
+    except PixelCNNError:
+        raise
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise _offline_error(reason, BINARIZED_MNIST) from None
+    if any(set(np.unique(a)) - {0.0, 1.0} for a in arrays):
+        raise PixelCNNError("binarized_mnist holds values other than 0 and 1")
+    train, validation, test = (Split(a, np.zeros(len(a), "int32")) for a in arrays)
+    return MNIST(train, validation, test, binarization="static", labeled=False)
+
+
+def load_test_split(path, image_shape, limit=None, binarization="threshold"):
     """The binarized test split (first `limit` images), checked against a
     model's `image_shape`; the training split rides along (sample quality
-    uses real training digits as its reference)."""
-    mnist = load_mnist(path, validation_size=0)
+    uses real training digits as its reference). With `"dynamic"` the test
+    split holds intensities (see `evaluation.nll.evaluate_dynamic`)."""
+    mnist = load_mnist(path, validation_size=0, binarization=binarization)
     if tuple(mnist.test.images.shape[1:]) != tuple(image_shape):
         raise PixelCNNError(
             f"the model's input shape {tuple(image_shape)} does not match the data's image "

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from keras_pixelcnn.data import TEST_STREAM, binarize_dynamic
 from keras_pixelcnn.models.contract import check_labels, is_conditional, num_classes
 
 
@@ -57,6 +58,47 @@ def evaluate_nll(model, images, labels=None, batch_size=500):
     return summarize_nll(nll, int(np.prod(images.shape[1:])))
 
 
+TEST_DRAWS = 10  # stochastic binarizations of the test split (the default of `evaluate`)
+DYNAMIC_PROTOCOL = (
+    "exact NLL of the test images under K seeded stochastic binarizations "
+    "(pixel ~ Bernoulli(value / 255)); nats_per_image is the mean over images and draws, "
+    "its standard error is over the images' draw-averaged NLLs"
+)
+
+
+def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=500):
+    """Exact NLL of `intensities` (test images in [0, 1]) under `draws`
+    stochastic binarizations: draw k is `binarize_dynamic(intensities, seed,
+    k, TEST_STREAM)`.
+
+    Returns `summarize_nll` of the per-image means over the draws (so the
+    standard error covers both the images and the draws) plus `draws`,
+    `seed`, `per_draw_nats_per_image` (each draw's mean over the images),
+    `protocol`, and `per_image_nats` (the per-image means, a NumPy array).
+    """
+    if not is_conditional(model):
+        labels = None
+    per_draw = np.stack(
+        [
+            per_image_nll(
+                model, binarize_dynamic(intensities, seed, k, TEST_STREAM), labels, batch_size
+            )
+            for k in range(draws)
+        ],
+        axis=1,
+    )  # (images, draws)
+    per_image = per_draw.mean(axis=1)
+    summary = summarize_nll(per_image, int(np.prod(intensities.shape[1:])))
+    summary.update(
+        draws=int(draws),
+        seed=int(seed),
+        per_draw_nats_per_image=[float(v) for v in per_draw.mean(axis=0)],
+        protocol=DYNAMIC_PROTOCOL,
+        per_image_nats=per_image,
+    )
+    return summary
+
+
 def marginal_nll(model, images, num_classes, batch_size=500):
     """Per-image NLL with the label marginalized under a uniform prior:
     -log (1/K) sum_c p(x | c), a log-mean-exp over the K classes (nats)."""
@@ -90,3 +132,13 @@ def evaluate_model(model, images, labels=None, batch_size=500, marginal=True):
         )
         report["num_classes"] = k
     return report
+
+
+def evaluate_model_dynamic(
+    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=500
+):
+    """`evaluate_model` under the dynamic-binarization protocol: `{"nll":
+    evaluate_dynamic(...)}` without the per-image array (JSON-ready)."""
+    nll = evaluate_dynamic(model, intensities, labels, draws, seed, batch_size)
+    nll.pop("per_image_nats")
+    return {"conditional": is_conditional(model), "nll": nll}

@@ -85,12 +85,18 @@ def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=Non
     """Draws `num_samples` images from `model` with the fast sampler (labels
     0, 1, ..., 9, 0, ... for conditional models) and scores them with
     `sample_quality` against `mnist.test` (the real-vs-real floor uses the
-    first `num_samples` training digits)."""
+    first `num_samples` training digits). Under dynamic binarization the real
+    digits are one seeded stochastic binarization, like the samples."""
     from keras_pixelcnn.models.contract import image_shape, is_conditional
     from keras_pixelcnn.sampling import draw_noise, make_sampler
 
     labels = np.arange(num_samples) % 10 if is_conditional(model) else None
     noise = draw_noise(num_samples, image_shape(model), seed)
     images = make_sampler(model, "fast").sample(noise, labels=labels, progress=progress)
-    reference = mnist.train.images[:num_samples]
-    return sample_quality(classifier, images, mnist.test.images, reference, labels)
+    reference, test = mnist.train.images[:num_samples], mnist.test.images
+    if mnist.binarization == "dynamic":
+        from keras_pixelcnn.data import TEST_STREAM, TRAIN_STREAM, binarize_dynamic
+
+        reference = binarize_dynamic(reference, seed, 0, TRAIN_STREAM)
+        test = binarize_dynamic(test, seed, 0, TEST_STREAM)
+    return sample_quality(classifier, images, test, reference, labels)

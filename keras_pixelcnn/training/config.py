@@ -8,7 +8,7 @@ user and a command-line user get the same answer for the same values.
 import dataclasses
 import math
 
-from keras_pixelcnn.data import VALIDATION_SIZE
+from keras_pixelcnn.data import BINARIZATIONS, VALIDATION_SIZE
 from keras_pixelcnn.errors import UsageError
 from keras_pixelcnn.sampling import SAMPLERS
 
@@ -29,6 +29,7 @@ RUN_IDENTITY = (
     "limit",
     "validation_size",
     "init_from",
+    "binarize",
 )
 # field → the command-line option that sets it (error messages name the option)
 OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
@@ -62,6 +63,7 @@ class TrainConfig:
     distribute: str = "none"  # none, mirrored, multi-worker (TF) or data-parallel (JAX)
     precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights
     init_from: str | None = None  # start from a trained .keras model's weights (fine-tuning)
+    binarize: str = "threshold"  # or "dynamic": a fresh stochastic binarization per epoch
 
     def validate(self):
         """Raises `UsageError` (exit code 2) naming the first bad value."""
@@ -94,6 +96,7 @@ class TrainConfig:
             ("model", MODEL_FAMILIES),
             ("precision", PRECISIONS),
             ("sampler", SAMPLERS),
+            ("binarize", BINARIZATIONS),
         ):
             if getattr(self, name) not in choices:
                 raise UsageError(

@@ -25,7 +25,7 @@ import numpy as np
 
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.errors import PixelCNNError, UsageError
-from keras_pixelcnn.evaluation.nll import evaluate_nll
+from keras_pixelcnn.evaluation.nll import TEST_DRAWS, evaluate_dynamic, evaluate_nll
 from keras_pixelcnn.figures import read_history, save_loss_curve
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
 from keras_pixelcnn.models.contract import receptive_field
@@ -191,7 +191,9 @@ def _setup(config, mnist, overwrite):
     check_writable_dir(config.run_dir)
     _prepare_run_dir(config, overwrite)
     if mnist is None:
-        mnist = data_lib.load_mnist(config.data, config.validation_size)
+        mnist = data_lib.load_mnist(config.data, config.validation_size, config.binarize)
+    if config.conditional and not mnist.labeled:
+        raise UsageError(f"{config.data} has no labels; drop --conditional")
     if len(mnist.validation) == 0:
         raise PixelCNNError("the validation split is empty")
     state = load_state(os.path.join(config.run_dir, "backup"))
@@ -256,8 +258,16 @@ def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_
     ]
 
 
+def epoch_images(train_split, binarization, seed, epoch):
+    """The training images of `epoch`: the split itself, or under dynamic
+    binarization its draw for `(seed, epoch)`."""
+    if binarization == "dynamic":
+        return data_lib.binarize_dynamic(train_split.images, seed, epoch)
+    return train_split.images
+
+
 def _fit_epochs(
-    model, config, train_split, validation, callbacks, first_epoch, first_step, verbose
+    model, config, mnist, train_split, validation, callbacks, first_epoch, first_step, verbose
 ):
     """One `fit` per epoch, on that epoch's images in their fixed order.
     Returns the per-epoch logs of this invocation (the `History`s merged)."""
@@ -265,7 +275,8 @@ def _fit_epochs(
     logs = {}
     for epoch in range(first_epoch, config.epochs):
         skip = first_step if epoch == first_epoch else 0
-        x, y = epoch_data(train_split.images, labels, config.batch_size, config.seed, epoch, skip)
+        images = epoch_images(train_split, mnist.binarization, config.seed, epoch)
+        x, y = epoch_data(images, labels, config.batch_size, config.seed, epoch, skip)
         history = model.fit(
             x,
             y,
@@ -319,12 +330,21 @@ def _report(model, config, mnist, train_split, history, seconds, command, run, p
     """Writes model.keras, loss_curve.png and metrics.json (the test NLL)."""
     save_model(model, run.model)
     save_loss_curve(history, run.loss_curve)
-    print_fn(f"evaluating the test NLL on {len(mnist.test)} test images ...")
+    dynamic = mnist.binarization == "dynamic"
+    print_fn(
+        f"evaluating the test NLL on {len(mnist.test)} test images"
+        + (f" x {TEST_DRAWS} stochastic binarizations" if dynamic else "")
+        + " ..."
+    )
     try:
-        test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
-        # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
-        first = mnist.test.take(1000)
-        test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
+        if dynamic:
+            test = evaluate_dynamic(model, mnist.test.images, mnist.test.labels, TEST_DRAWS)
+            test_first_1000 = float(np.mean(test.pop("per_image_nats")[:1000]))
+        else:
+            test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
+            # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
+            first = mnist.test.take(1000)
+            test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted during the final test evaluation: training is done and the model "
@@ -342,7 +362,7 @@ def _report(model, config, mnist, train_split, history, seconds, command, run, p
         "final_val_nats_per_pixel": val[-1] if val else None,
         "train_images": len(train_split),
         "validation_images": len(mnist.validation),
-        "binarization": "uint8 pixel > 127.5",
+        "binarization": data_lib.DESCRIPTIONS[mnist.binarization],
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "init_from": config.init_from,
@@ -398,7 +418,8 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         print_data = (
             f"{config.model}{' (conditional)' if config.conditional else ''}: "
             f"{len(train_split):,} training, {len(mnist.validation):,} validation and "
-            f"{len(mnist.test):,} test images of shape {image_shape}; run directory {run.dir}"
+            f"{len(mnist.test):,} test images of shape {image_shape} "
+            f"({mnist.binarization} binarization); run directory {run.dir}"
         )
         model = _build_or_restore(config, image_shape, state, source, print_fn)
         print_fn(print_data)
@@ -428,7 +449,15 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         start = time.perf_counter()
         try:
             logs = _fit_epochs(
-                model, config, train_split, validation, callbacks, first_epoch, first_step, verbose
+                model,
+                config,
+                mnist,
+                train_split,
+                validation,
+                callbacks,
+                first_epoch,
+                first_step,
+                verbose,
             )
         except KeyboardInterrupt:
             raise _interrupted(backup, state, run) from None
