@@ -198,8 +198,8 @@ def generate(
         _start(backend)
         from keras_pixelcnn.models.contract import (
             check_labels,
-            image_shape,
             is_conditional,
+            noise_shape,
             num_classes,
         )
         from keras_pixelcnn.sampling import draw_labels, draw_noise, expand_labels, make_sampler
@@ -215,7 +215,7 @@ def generate(
         else:
             per_image = check_labels(m, expand_labels(labels, num), total)
             about = f"model {model}" + (f"; labels {label}" if labels else "")
-        noise = draw_noise(total, image_shape(m), seed)
+        noise = draw_noise(total, noise_shape(m), seed)
         images, seconds = _timed(
             make_sampler(m, sampler.value).sample,
             noise,

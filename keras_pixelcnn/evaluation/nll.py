@@ -1,4 +1,7 @@
-"""Exact negative log-likelihood of binary images under a PixelCNN.
+"""Exact negative log-likelihood of images under a PixelCNN-family model.
+
+256-level models are scored by their likelihood's `log_prob` (the discrete
+pmf of the 256 values: exact, no dequantization), in bits/dim as usual.
 
 For Bernoulli pixels with logit l, -log p(x) = softplus(l) - x * l, computed
 from the logits (never from clipped probabilities). Summed over the pixels it
@@ -11,7 +14,7 @@ import math
 import numpy as np
 
 from keras_pixelcnn.data import TEST_STREAM, binarize_dynamic
-from keras_pixelcnn.models.contract import check_labels, is_conditional, num_classes
+from keras_pixelcnn.models.contract import check_labels, is_conditional, likelihood, num_classes
 
 
 def bernoulli_nll(images, logits):
@@ -22,15 +25,32 @@ def bernoulli_nll(images, logits):
     return per_pixel.reshape(len(per_pixel), -1).sum(axis=1)
 
 
+def likelihood_nll(lik, images, params):
+    """Per-image NLL in nats under any likelihood: -sum of its per-pixel
+    `log_prob` (computed with keras.ops), summed in float64."""
+    from keras import ops
+
+    x = ops.convert_to_tensor(np.asarray(images, "float32")[..., 0])
+    log_p = ops.convert_to_numpy(lik.log_prob(ops.cast(params, "float32"), x))
+    return -np.asarray(log_p, "float64").reshape(len(log_p), -1).sum(axis=1)
+
+
 def per_image_nll(model, images, labels=None, batch_size=500):
-    """NLL in nats of each image (NumPy array of shape (n,))."""
+    """NLL in nats of each image (NumPy array of shape (n,)). Bernoulli models
+    use `bernoulli_nll` (float64 NumPy), others their likelihood's `log_prob`."""
+    from keras_pixelcnn.likelihoods import Bernoulli
+
     labels = check_labels(model, labels, len(images))
+    lik = likelihood(model)
     out = []
     for s in range(0, len(images), batch_size):
         x = images[s : s + batch_size]
         inputs = x if labels is None else [x, labels[s : s + batch_size]]
-        logits = model.predict_on_batch(inputs)
-        out.append(bernoulli_nll(x, logits))
+        params = model.predict_on_batch(inputs)
+        if isinstance(lik, Bernoulli):
+            out.append(bernoulli_nll(x, params))
+        else:
+            out.append(likelihood_nll(lik, x, params))
     return np.concatenate(out)
 
 

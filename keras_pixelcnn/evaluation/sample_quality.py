@@ -87,11 +87,11 @@ def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=Non
     `sample_quality` against `mnist.test` (the real-vs-real floor uses the
     first `num_samples` training digits). Under dynamic binarization the real
     digits are one seeded stochastic binarization, like the samples."""
-    from keras_pixelcnn.models.contract import image_shape, is_conditional
+    from keras_pixelcnn.models.contract import is_conditional, noise_shape
     from keras_pixelcnn.sampling import draw_noise, make_sampler
 
     labels = np.arange(num_samples) % 10 if is_conditional(model) else None
-    noise = draw_noise(num_samples, image_shape(model), seed)
+    noise = draw_noise(num_samples, noise_shape(model), seed)
     images = make_sampler(model, "fast").sample(noise, labels=labels, progress=progress)
     reference, test = mnist.train.images[:num_samples], mnist.test.images
     if mnist.binarization == "dynamic":

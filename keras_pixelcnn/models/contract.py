@@ -22,6 +22,29 @@ def image_shape(model):
     return tuple(model.inputs[0].shape[1:])
 
 
+def likelihood(model):
+    """The per-pixel likelihood of `model`'s output: the one its
+    `OutputDistribution` layer names, else `Bernoulli()` (one logit per pixel)."""
+    from keras_pixelcnn.layers.output_distribution import OutputDistribution
+    from keras_pixelcnn.likelihoods import Bernoulli
+
+    for layer in reversed(model.layers):
+        if isinstance(layer, OutputDistribution):
+            return layer.likelihood
+    return Bernoulli()
+
+
+def levels(model):
+    """The number of pixel values the model reads and samples: 2 or 256."""
+    return likelihood(model).levels
+
+
+def noise_shape(model):
+    """The shape of the uniform noise one image's sampling needs."""
+    h, w, _ = image_shape(model)
+    return (h, w, likelihood(model).noise_channels)
+
+
 def num_classes(model):
     """The number of classes a conditional model accepts: the input size of
     its label embedding (None if unconditional)."""
@@ -66,10 +89,12 @@ def check_pixel_model(model, path="model"):
             "(batch, h, w, c) and optionally a label input)"
         )
     out_shape = tuple(model.outputs[0].shape[1:]) if len(model.outputs) == 1 else None
-    if out_shape != tuple(inputs[0].shape[1:]):
+    h, w, _ = inputs[0].shape[1:]
+    expected = (h, w, likelihood(model).num_params)
+    if out_shape != expected:
         raise PixelCNNError(
             f"{path} is not a PixelCNN-family model: its output shape {out_shape} "
-            f"is not its image shape {tuple(inputs[0].shape[1:])}"
+            f"is not {expected} ({likelihood(model)!r} parameters per pixel)"
         )
 
 
@@ -109,14 +134,16 @@ def receptive_field(model, position=None, label=0, seed=0, num_images=3):
     i, j = position if position is not None else (h // 2, w // 2)
     n = h * w
     rng = np.random.default_rng(seed)
+    top = levels(model) - 1  # 1, or 255
+    step = 1.0 if top == 1 else 64.0
     batches = []
     for _ in range(num_images):
-        x = (rng.random((h, w, c)) > 0.5).astype("float32")
+        x = (rng.random((h, w, c)) > 0.5).astype("float32") * (top - step if top > 1 else 1)
         batch = np.repeat(x[None], n + 1, axis=0)
-        batch[np.arange(n), np.arange(n) // w, np.arange(n) % w, 0] += 1.0  # the last: as is
+        batch[np.arange(n), np.arange(n) // w, np.arange(n) % w, 0] += step  # the last: as is
         batches.append(batch)
     batch = np.concatenate(batches)
     inputs = [batch, np.full((len(batch),), label, "int32")] if is_conditional(model) else batch
-    out = np.asarray(model.predict_on_batch(inputs), "float64")[:, i, j, 0]
-    out = out.reshape(num_images, n + 1)
-    return (out[:, :n] != out[:, n:]).any(axis=0).reshape(h, w)
+    out = np.asarray(model.predict_on_batch(inputs), "float64")[:, i, j, :]
+    out = out.reshape(num_images, n + 1, -1)
+    return (out[:, :n] != out[:, n:]).any(axis=(0, 2)).reshape(h, w)

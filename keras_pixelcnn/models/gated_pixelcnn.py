@@ -7,6 +7,7 @@ from keras import layers
 
 from keras_pixelcnn.layers import gated_block
 from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
+from keras_pixelcnn.models.heads import network_input, output_parameters, resolve_likelihood
 
 
 def build_gated_pixelcnn(
@@ -19,6 +20,7 @@ def build_gated_pixelcnn(
     condition_dim=32,
     skip_connections=True,
     head_filters=None,
+    likelihood=None,
     name="gated_pixelcnn",
 ):
     """Builds a (class-conditional) Gated PixelCNN returning one logit per pixel.
@@ -38,6 +40,8 @@ def build_gated_pixelcnn(
             (through 1×1 convolutions) into the output head.
         head_filters: int or None, the width of the output head (None:
             `filters`).
+        likelihood: the per-pixel output distribution (`likelihoods`); None
+            is `Bernoulli()`, one logit per pixel.
         name: str, the model name.
 
     Returns:
@@ -62,7 +66,9 @@ def build_gated_pixelcnn(
             f"Received: num_classes={num_classes!r}"
         )
     check_image_shape(input_shape)
+    likelihood = resolve_likelihood(likelihood)
     image = keras.Input(shape=tuple(input_shape), name="image")
+    x = network_input(image, likelihood)
     inputs = [image]
     condition = None
     if num_classes is not None:
@@ -70,7 +76,7 @@ def build_gated_pixelcnn(
         inputs.append(label)
         condition = layers.Embedding(num_classes, condition_dim, name="label_embedding")(label)
     v, h, skip = gated_block(
-        image, image, filters, input_kernel_size, condition, first=True, name="gated_1"
+        x, x, filters, input_kernel_size, condition, first=True, name="gated_1"
     )
     skips = [skip]
     for n in range(2, num_layers + 1):
@@ -87,5 +93,6 @@ def build_gated_pixelcnn(
     x = layers.ReLU(name="head_relu_1")(x)
     x = layers.Conv2D(head_filters, 1, name="head_conv_1")(x)
     x = layers.ReLU(name="head_relu_2")(x)
-    logits = layers.Conv2D(input_shape[-1], 1, name="logits")(x)
-    return keras.Model(inputs if len(inputs) > 1 else image, logits, name=name)
+    logits = layers.Conv2D(likelihood.num_params, 1, name="logits")(x)
+    outputs = output_parameters(logits, likelihood)
+    return keras.Model(inputs if len(inputs) > 1 else image, outputs, name=name)

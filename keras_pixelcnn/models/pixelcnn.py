@@ -5,6 +5,7 @@ from keras import layers
 
 from keras_pixelcnn.layers import MaskedConv2D, residual_block
 from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
+from keras_pixelcnn.models.heads import network_input, output_parameters, resolve_likelihood
 
 
 def build_pixelcnn(
@@ -13,6 +14,7 @@ def build_pixelcnn(
     num_residual_blocks=4,
     input_kernel_size=7,
     residual_kernel_size=3,
+    likelihood=None,
     name="pixelcnn",
 ):
     """Builds a PixelCNN that returns one Bernoulli logit per pixel.
@@ -29,6 +31,8 @@ def build_pixelcnn(
         num_residual_blocks: int, the number of residual blocks (4).
         input_kernel_size: int, the odd size of the mask-A input layer (7).
         residual_kernel_size: int, the odd size of the masked 3×3 in a block.
+        likelihood: the per-pixel output distribution (`likelihoods`); None
+            is `Bernoulli()`, one logit per pixel.
         name: str, the model name.
 
     Returns:
@@ -44,12 +48,14 @@ def build_pixelcnn(
     check_image_shape(input_shape)
     check_int_arg("filters", filters, 2)
     check_int_arg("num_residual_blocks", num_residual_blocks, 0)
+    likelihood = resolve_likelihood(likelihood)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = MaskedConv2D(filters, input_kernel_size, mask_type="A", name="input_conv")(inputs)
+    x = network_input(inputs, likelihood)
+    x = MaskedConv2D(filters, input_kernel_size, mask_type="A", name="input_conv")(x)
     for b in range(num_residual_blocks):
         x = residual_block(x, filters, residual_kernel_size, name=f"block_{b + 1}")
     x = layers.ReLU(name="head_relu_1")(x)
     x = MaskedConv2D(filters, 1, mask_type="B", name="head_conv_1")(x)
     x = layers.ReLU(name="head_relu_2")(x)
-    logits = MaskedConv2D(input_shape[-1], 1, mask_type="B", name="logits")(x)
-    return keras.Model(inputs, logits, name=name)
+    logits = MaskedConv2D(likelihood.num_params, 1, mask_type="B", name="logits")(x)
+    return keras.Model(inputs, output_parameters(logits, likelihood), name=name)

@@ -68,9 +68,9 @@ def sample(model, num_images=16, seed=0, labels=None, sampler="fast", progress=N
 
     Returns a float32 NumPy array `(num_images, h, w, 1)` of 0/1 pixels.
     """
-    from keras_pixelcnn.models.contract import image_shape
+    from keras_pixelcnn.models.contract import noise_shape
 
-    noise = draw_noise(num_images, image_shape(model), seed)
+    noise = draw_noise(num_images, noise_shape(model), seed)
     return make_sampler(model, sampler).sample(noise, labels=labels, progress=progress)
 
 

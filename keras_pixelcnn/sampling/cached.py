@@ -33,7 +33,7 @@ from keras import layers, ops
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D, GatedActivation
-from keras_pixelcnn.models.contract import check_labels
+from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
@@ -105,6 +105,7 @@ class CachedSampler:
 
     def __init__(self, model):
         self.model = model
+        self.likelihood = likelihood(model)
         self._plan()
         self._fill = compile_model_function(model, self._fill_rows, jit_compile=True)
 
@@ -125,10 +126,25 @@ class CachedSampler:
             kinds[self.label_id] = CONST
         pads = {self.image_id: [0, 0, 0]}  # top, left, right padding of caches
         self.const_steps, self.row_steps, self.pixel_steps = [], [], []
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                if not node.operation or node.is_input:
-                    continue
+        # A `Rescaling` of the image (256-level models) that is the image's
+        # only reader: the canvas then holds the rescaled image, each sampled
+        # value is rescaled by the layer itself before it is written.
+        self.input_transform = None
+        nodes = [
+            node
+            for depth in sorted(model._nodes_by_depth, reverse=True)
+            for node in model._nodes_by_depth[depth]
+            if node.operation and not node.is_input
+        ]
+        readers = [n for n in nodes if self.image_id in [id(t) for t in n.input_tensors]]
+        if len(readers) == 1 and isinstance(readers[0].operation, layers.Rescaling):
+            self.input_transform = readers[0].operation
+            self.image_id = id(readers[0].outputs[0])
+            kinds[self.image_id] = PIXEL
+            pads = {self.image_id: [0, 0, 0]}
+            nodes.remove(readers[0])
+        for node in nodes:
+            if True:
                 layer = node.operation
                 in_ids = [id(t) for t in node.input_tensors]
                 in_kinds = [kinds[i] for i in in_ids]
@@ -281,11 +297,13 @@ class CachedSampler:
                         value = self._window_value(step, caches, canvas, i, j, 1)
                     values[step.out] = value
                     self._store(caches, step.out, i, j, value)
-                logit = ops.cast(values[self.output_id], "float32")
-                u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, 1])
-                sampled = ops.cast(ops.less(u, ops.sigmoid(logit)), canvas.dtype)
+                params = ops.cast(values[self.output_id], "float32")
+                u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
+                sampled = ops.cast(self.likelihood.sample(params, u)[..., None], canvas.dtype)
                 known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, 1])
                 value = ops.where(i * width + j < start, known, sampled)
+                if self.input_transform is not None:
+                    value = ops.cast(self.input_transform(value), canvas.dtype)
                 top, pad_left, _ = self.pads[self.image_id]
                 canvas = ops.slice_update(canvas, [0, i + top, j + pad_left, 0], value)
                 return (canvas, *caches)
@@ -325,14 +343,21 @@ class CachedSampler:
             zeros(self.image_id),
             tuple(zeros(t) for t in self.cached),
             noise,
-            ops.zeros_like(noise),
+            ops.zeros((batch, self.height, self.width, 1), "float32"),
             labels,
             0,
             0,
             self.height,
         )
         top, left, _ = self.pads[self.image_id]
-        return canvas[:, top : top + self.height, left : left + self.width]
+        return self._to_data(canvas[:, top : top + self.height, left : left + self.width])
+
+    def _to_data(self, images):
+        """The canvas's values in data units (undoes the input `Rescaling`)."""
+        if self.input_transform is None:
+            return images
+        scale, offset = self.input_transform.scale, self.input_transform.offset
+        return ops.round((images - offset) / scale)
 
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
         """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.
@@ -345,16 +370,24 @@ class CachedSampler:
         """
         noise = np.asarray(noise, dtype="float32")
         batch, h, w, c = noise.shape
-        if (h, w, c) != (self.height, self.width, 1):
+        expected = (self.height, self.width, self.likelihood.noise_channels)
+        if (h, w, c) != expected:
             raise PixelCNNError(
-                f"noise shape {noise.shape[1:]} does not match the model's image "
-                f"shape {(self.height, self.width, 1)}"
+                f"noise shape {noise.shape[1:]} does not match the shape {expected} "
+                f"the model's images and likelihood need"
             )
         labels = check_labels(self.model, labels, batch)
-        initial = np.zeros_like(noise) if initial is None else np.asarray(initial, "float32")
+        initial = (
+            np.zeros((batch, h, w, 1), "float32")
+            if initial is None
+            else np.asarray(initial, "float32")
+        )
         canvas = self._empty(self.image_id, batch)
         top, left, _ = self.pads[self.image_id]
-        canvas[:, top : top + h, left : left + w] = initial  # known pixels
+        known = initial
+        if self.input_transform is not None:
+            known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
+        canvas[:, top : top + h, left : left + w] = known  # known pixels
         caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self.cached)
         canvas = ops.convert_to_tensor(canvas)
         args = (
@@ -373,5 +406,5 @@ class CachedSampler:
             )
             if progress is not None:
                 progress((row + 1) * w, h * w)
-        canvas = ops.convert_to_numpy(canvas)
-        return canvas[:, top : top + h, left : left + w]
+        canvas = canvas[:, top : top + h, left : left + w]
+        return ops.convert_to_numpy(self._to_data(canvas))

@@ -8,7 +8,7 @@ same as `generate`) draws the remaining pixels conditioned on them.
 import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError, UsageError
-from keras_pixelcnn.models.contract import image_shape, is_conditional
+from keras_pixelcnn.models.contract import image_shape, is_conditional, noise_shape
 from keras_pixelcnn.sampling import draw_noise, make_sampler
 
 
@@ -49,7 +49,7 @@ def complete(
     n = len(images)
     initial = np.repeat(images, num_completions, axis=0)
     per_image = None if labels is None else np.repeat(np.asarray(labels), num_completions)
-    noise = draw_noise(n * num_completions, (h, w, c), seed)
+    noise = draw_noise(n * num_completions, noise_shape(model), seed)
     s = make_sampler(model, sampler) if isinstance(sampler, str) else sampler
     out = s.sample(
         noise, labels=per_image, initial=initial, start=int(rows) * w * c, progress=progress

@@ -11,27 +11,28 @@ give identical images.
 import numpy as np
 from keras import ops
 
-from keras_pixelcnn.models.contract import check_labels
+from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
 def _reference_fill(model, x, noise, labels, start, stop):
     """Samples the pixels [start, stop) of x (raster order) with the full network."""
     batch = ops.shape(x)[0]
-    h, w, c = x.shape[1], x.shape[2], x.shape[3]
-    flat_noise = ops.reshape(noise, (batch, h * w * c))
-    positions = ops.arange(h * w * c, dtype="int32")
+    h, w = x.shape[1], x.shape[2]  # one channel
+    lik = likelihood(model)
+    flat_noise = ops.reshape(noise, (batch, h * w, lik.noise_channels))
+    positions = ops.arange(h * w, dtype="int32")
 
     def body(p, x):
-        logits = model(x if labels is None else [x, labels], training=False)
-        # float32, as the cached sampler: under mixed precision the logits are bfloat16
-        flat_logits = ops.reshape(ops.cast(logits, "float32"), (batch, h * w * c))
-        prob = ops.sigmoid(ops.take(flat_logits, p, axis=1))
-        u = ops.take(flat_noise, p, axis=1)
-        value = ops.cast(ops.less(u, prob), x.dtype)
-        flat_x = ops.reshape(x, (batch, h * w * c))
+        params = model(x if labels is None else [x, labels], training=False)
+        # float32, as the cached sampler: under mixed precision the outputs are bfloat16
+        flat_params = ops.reshape(ops.cast(params, "float32"), (batch, h * w, lik.num_params))
+        pixel_params = ops.take(flat_params, p, axis=1)  # (batch, num_params)
+        u = ops.take(flat_noise, p, axis=1)  # (batch, noise_channels)
+        value = ops.cast(lik.sample(pixel_params, u), x.dtype)
+        flat_x = ops.reshape(x, (batch, h * w))
         flat_x = ops.where(ops.equal(positions, p)[None, :], value[:, None], flat_x)
-        return ops.reshape(flat_x, (batch, h, w, c))
+        return ops.reshape(flat_x, (batch, h, w, 1))
 
     return ops.fori_loop(start, stop, body, x)
 
@@ -65,14 +66,18 @@ class ReferenceSampler:
                 every row.
         """
         noise = np.asarray(noise, dtype="float32")
-        batch, h, w, c = noise.shape
+        batch, h, w, _ = noise.shape
         labels = check_labels(self.model, labels, batch)
-        x = np.zeros_like(noise) if initial is None else np.array(initial, dtype="float32")
-        total = h * w * c
+        x = (
+            np.zeros((batch, h, w, 1), "float32")
+            if initial is None
+            else np.array(initial, dtype="float32")
+        )
+        total = h * w
         x = ops.convert_to_tensor(x)
         noise_t = ops.convert_to_tensor(noise)
         labels_t = None if labels is None else ops.convert_to_tensor(labels)
-        row = w * c
+        row = w
         p = start
         while p < total:
             stop = min((p // row + 1) * row, total)

@@ -11,7 +11,7 @@ import numpy as np
 from keras_pixelcnn.data import NUM_CLASSES
 from keras_pixelcnn.figures import image_grid, save_grid
 from keras_pixelcnn.io import atomic_path, save_model
-from keras_pixelcnn.models.contract import image_shape, is_conditional
+from keras_pixelcnn.models.contract import is_conditional, noise_shape
 from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
 
 
@@ -51,7 +51,7 @@ class SampleGrid(keras.callbacks.Callback):
             n = self.num_images
             self._labels = None
             self._ncols = int(math.ceil(math.sqrt(n)))
-        self._noise = draw_noise(n, image_shape(self.model), self.seed)
+        self._noise = draw_noise(n, noise_shape(self.model), self.seed)
 
     def on_epoch_end(self, epoch, logs=None):
         images = self._sampler.sample(self._noise, labels=self._labels)
