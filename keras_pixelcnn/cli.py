@@ -22,7 +22,7 @@ from typing import Optional
 import typer
 
 from keras_pixelcnn import shipped
-from keras_pixelcnn.data import BINARIZATIONS
+from keras_pixelcnn.data import BINARIZATIONS, LIKELIHOODS
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.runtime import BACKENDS
 from keras_pixelcnn.sampling import SAMPLERS
@@ -60,6 +60,7 @@ Family = _choices("Family", MODEL_FAMILIES)
 Precision = _choices("Precision", PRECISIONS)
 Distribute = _choices("Distribute", DISTRIBUTE_MODES)
 Binarize = _choices("Binarize", BINARIZATIONS)
+Likelihood = _choices("Likelihood", LIKELIHOODS)
 
 
 # Options shared by several commands.
@@ -319,6 +320,18 @@ def train(
         "architecture (fine-tuning).",
     ),
     binarize: Binarize = BINARIZE,
+    levels: int = typer.Option(
+        2, "--levels", help="2: binarized digits; 256: 8-bit grayscale digits (0..255)."
+    ),
+    likelihood: Optional[Likelihood] = typer.Option(
+        None,
+        "--likelihood",
+        show_default="bernoulli for 2 levels, logistic-mixture for 256",
+        help="The per-pixel output distribution.",
+    ),
+    mixtures: int = typer.Option(
+        10, "--mixtures", min=1, help="Components of the logistic mixture."
+    ),
     backend: Optional[Backend] = BACKEND,
 ):
     """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
@@ -390,12 +403,18 @@ def evaluate(
     from keras_pixelcnn.evaluation.classifier import load_classifier
     from keras_pixelcnn.evaluation.nll import evaluate_model, evaluate_model_dynamic
     from keras_pixelcnn.evaluation.sample_quality import evaluate_samples
-    from keras_pixelcnn.models.contract import image_shape
+    from keras_pixelcnn.models.contract import image_shape, levels
 
     m = _load(model)
+    if levels(m) == 256 and binarize.value != "threshold":
+        raise UsageError("--binarize applies to binary models; this model has 256 levels")
     clf = load_classifier(str(classifier) if classifier else None) if samples else None
     mnist = load_test_split(
-        str(data) if data else None, image_shape(m), limit, binarization=binarize.value
+        str(data) if data else None,
+        image_shape(m),
+        limit,
+        binarization=binarize.value,
+        levels=levels(m),
     )
     dynamic = binarize.value == "dynamic"
     if dynamic:
@@ -471,11 +490,11 @@ def complete(
     _start(backend)
     from keras_pixelcnn.data import load_test_split
     from keras_pixelcnn.figures import save_completion_figure
-    from keras_pixelcnn.models.contract import image_shape
+    from keras_pixelcnn.models.contract import image_shape, levels
     from keras_pixelcnn.sampling.completion import complete_test_digits
 
     m = _load(model)
-    test = load_test_split(str(data) if data else None, image_shape(m)).test
+    test = load_test_split(str(data) if data else None, image_shape(m), levels=levels(m)).test
     done, seconds = _timed(
         complete_test_digits,
         m,

@@ -11,6 +11,8 @@ Three binarizations (`MNIST.binarization`):
   averages the exact NLL over seeded draws of the test images. The
   validation split is drawn once, with a fixed seed, so that validation
   losses compare across epochs and runs.
+- ``"none"``: `levels=256`, the uint8 values 0..255 as float32, for
+  256-level models (PixelCNN++'s discretized logistic mixture).
 - ``"static"``: Larochelle's fixed binarized MNIST (tfds `binarized_mnist`,
   50k/10k/10k, no labels), loaded with `--data binarized_mnist`.
 
@@ -31,6 +33,10 @@ from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 VALIDATION_SIZE = 5000
 BINARIZATIONS = ("threshold", "dynamic")
+LEVELS = (2, 256)
+# The per-pixel likelihoods (keras_pixelcnn.likelihoods), named here, free of
+# Keras, for the command line: bernoulli for 2 levels, logistic-mixture for 256.
+LIKELIHOODS = ("bernoulli", "logistic-mixture")
 BINARIZED_MNIST = "binarized_mnist"  # the --data name of tfds's static binarized MNIST
 # Random streams of the dynamic binarization: a draw is a pure function of
 # (seed, index, stream), and the three uses never share one.
@@ -40,6 +46,7 @@ DESCRIPTIONS = {
     "threshold": "uint8 pixel > 127.5",
     "dynamic": "stochastic: pixel ~ Bernoulli(value / 255), a fresh draw per training epoch "
     "(a function of seed and epoch); validation drawn once with a fixed seed",
+    "none": "256 levels: the uint8 values 0..255",
     "static": "Larochelle's fixed binarized MNIST (tfds binarized_mnist, 50k/10k/10k)",
 }
 IMAGE_SHAPE = (28, 28, 1)
@@ -65,6 +72,11 @@ class MNIST:
     test: Split
     binarization: str = "threshold"  # train/test hold intensities when "dynamic"
     labeled: bool = True  # binarized_mnist has no labels
+    levels: int = 2  # 256: images hold the values 0..255
+
+    def __post_init__(self):
+        if self.levels == 256:
+            self.binarization = "none"
 
 
 def intensities(images):
@@ -233,7 +245,7 @@ def check_binarization(binarization):
         )
 
 
-def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="threshold"):
+def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="threshold", levels=2):
     """Returns binarized MNIST as train / validation / test `Split`s.
 
     Args:
@@ -245,13 +257,21 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         binarization: str, `"threshold"` or `"dynamic"` (see the module
             docstring). With `"dynamic"` the train and test splits hold
             intensities in [0, 1], not binary images.
+        levels: int, 2 (binarized) or 256 (the uint8 values 0..255 as
+            float32; `binarization` must be left at its default).
     """
     check_binarization(binarization)
+    if levels not in LEVELS:
+        raise UsageError(f"--levels must be 2 or 256, got {levels}")
+    if levels == 256 and binarization != "threshold":
+        raise UsageError("--binarize applies to --levels 2 only")
     if path == BINARIZED_MNIST and not os.path.exists(path):
         if binarization == "dynamic":
             raise UsageError(
                 "binarized_mnist is binarized already (static); drop --binarize dynamic"
             )
+        if levels == 256:
+            raise UsageError("binarized_mnist has 2 levels; drop --levels 256")
         return load_binarized_mnist()
     x_train, y_train, x_test, y_test = load_raw(path)
     if not 0 <= validation_size < len(x_train):
@@ -260,7 +280,10 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         )
     labels = y_train.astype("int32")
     cut = len(x_train) - validation_size
-    if binarization == "dynamic":
+    if levels == 256:
+        images, test = x_train[..., None].astype("float32"), x_test[..., None].astype("float32")
+        validation, binarization = images[cut:], "none"
+    elif binarization == "dynamic":
         images, test = intensities(x_train), intensities(x_test)
         validation = binarize_dynamic(images[cut:], VALIDATION_DRAW_SEED, 0, VALIDATION_STREAM)
     else:
@@ -271,6 +294,7 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         validation=Split(validation, labels[cut:]),
         test=Split(test, y_test.astype("int32")),
         binarization=binarization,
+        levels=levels,
     )
 
 
@@ -311,12 +335,12 @@ def load_binarized_mnist(data_dir=None):
     return MNIST(train, validation, test, binarization="static", labeled=False)
 
 
-def load_test_split(path, image_shape, limit=None, binarization="threshold"):
+def load_test_split(path, image_shape, limit=None, binarization="threshold", levels=2):
     """The binarized test split (first `limit` images), checked against a
     model's `image_shape`; the training split rides along (sample quality
     uses real training digits as its reference). With `"dynamic"` the test
     split holds intensities (see `evaluation.nll.evaluate_dynamic`)."""
-    mnist = load_mnist(path, validation_size=0, binarization=binarization)
+    mnist = load_mnist(path, validation_size=0, binarization=binarization, levels=levels)
     if tuple(mnist.test.images.shape[1:]) != tuple(image_shape):
         raise PixelCNNError(
             f"the model's input shape {tuple(image_shape)} does not match the data's image "

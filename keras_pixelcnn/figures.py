@@ -35,8 +35,13 @@ def _save(fig, path):
 
 
 def image_grid(images, ncols=None, pad=2, pad_value=0.5):
-    """Tiles (n, h, w[, 1]) images in [0, 1] into one 2D array with borders."""
+    """Tiles (n, h, w[, 1]) images into one 2D array with borders, in [0, 1].
+
+    Images are 0/1 (binary models) or in [0, 1]; 256-level images (values
+    0..255: any value above 1) are divided by 255, so they show in grey."""
     images = np.asarray(images, dtype="float32")
+    if images.size and images.max() > 1.0:
+        images = images / 255.0
     if images.ndim == 4:
         images = images[..., 0]
     n, h, w = images.shape

@@ -6,10 +6,12 @@ A likelihood says how many parameters per pixel the network outputs
 
 - `log_prob(params, x)`: log p(x) per pixel, `params` `(..., num_params)`
   and `x` `(...)` in data units (0/1, or 0..255);
-- `loss(y_true, y_pred)`: the training loss, the mean NLL in nats per pixel;
 - `sample(params, noise)`: pixel values from uniforms drawn up front
   (`noise` `(..., noise_channels)` in [0, 1)), so two samplers given the same
   noise give the same images.
+
+`NegativeLogLikelihood(likelihood)` is the training loss of any of them, the
+mean NLL in nats per pixel.
 
 `Bernoulli` is the binary models' (one logit per pixel). The discretized
 logistic mixture is PixelCNN++'s (Salimans et al. 2017, openai/pixel-cnn
@@ -21,7 +23,7 @@ import math
 import keras
 from keras import ops
 
-LIKELIHOODS = ("bernoulli", "logistic-mixture")
+from keras_pixelcnn.data import LIKELIHOODS  # noqa: F401 (the names, re-exported)
 
 
 @keras.saving.register_keras_serializable(package="keras_pixelcnn")
@@ -41,9 +43,6 @@ class Bernoulli:
     def log_prob(self, params, x):
         logits = params[..., 0]
         return ops.cast(x, logits.dtype) * logits - ops.softplus(logits)
-
-    def loss(self, y_true, y_pred):
-        return -ops.mean(self.log_prob(y_pred, y_true[..., 0]))
 
     def sample(self, params, noise):
         """1 where the uniform is below sigmoid(logit): exactly the rule of
@@ -136,9 +135,6 @@ class DiscretizedLogisticMixture:
         )
         return ops.logsumexp(log_bin + ops.log_softmax(logits, axis=-1), axis=-1)
 
-    def loss(self, y_true, y_pred):
-        return -ops.mean(self.log_prob(y_pred, y_true[..., 0]))
-
     def sample(self, params, noise):
         """The component by inverse CDF of the mixture weights (`noise[..., 0]`),
         a logistic value of that component by inverse CDF (`noise[..., 1]`),
@@ -179,3 +175,31 @@ def get_likelihood(name, num_mixtures=10):
     if name == "logistic-mixture":
         return DiscretizedLogisticMixture(num_mixtures)
     raise ValueError(f"unknown likelihood {name!r}; choose one of {', '.join(LIKELIHOODS)}")
+
+
+@keras.saving.register_keras_serializable(package="keras_pixelcnn")
+class NegativeLogLikelihood(keras.losses.Loss):
+    """The training loss of a likelihood: the mean NLL in nats per pixel of
+    the images (`y_true`, `(batch, h, w, 1)`) under the predicted per-pixel
+    parameters (`y_pred`, `(batch, h, w, num_params)`).
+
+    Args:
+        likelihood: a likelihood object or its serialized dict.
+        name: str, the loss name.
+    """
+
+    def __init__(self, likelihood, name="nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if isinstance(likelihood, dict):
+            likelihood = keras.saving.deserialize_keras_object(likelihood)
+        self.likelihood = likelihood
+
+    def call(self, y_true, y_pred):
+        # per image: the mean over its pixels (the reduction averages the batch)
+        log_p = self.likelihood.log_prob(y_pred, y_true[..., 0])
+        return -ops.mean(ops.reshape(log_p, (ops.shape(log_p)[0], -1)), axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config["likelihood"] = keras.saving.serialize_keras_object(self.likelihood)
+        return config

@@ -94,6 +94,8 @@ def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=Non
     noise = draw_noise(num_samples, noise_shape(model), seed)
     images = make_sampler(model, "fast").sample(noise, labels=labels, progress=progress)
     reference, test = mnist.train.images[:num_samples], mnist.test.images
+    if mnist.levels == 256:  # the classifier reads binary digits: threshold all three
+        images, reference, test = ((a > 127.5).astype("float32") for a in (images, reference, test))
     if mnist.binarization == "dynamic":
         from keras_pixelcnn.data import TEST_STREAM, TRAIN_STREAM, binarize_dynamic
 

@@ -32,7 +32,7 @@ import numpy as np
 from keras import layers, ops
 
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.layers import CausalConv2D, GatedActivation
+from keras_pixelcnn.layers import CausalConv2D, GatedActivation, OutputDistribution
 from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.sampling.compile import compile_model_function
 
@@ -61,6 +61,7 @@ POINTWISE_LAYERS = (
     layers.Dropout,
     layers.Identity,
     GatedActivation,
+    OutputDistribution,
 )
 
 

@@ -8,7 +8,7 @@ user and a command-line user get the same answer for the same values.
 import dataclasses
 import math
 
-from keras_pixelcnn.data import BINARIZATIONS, VALIDATION_SIZE
+from keras_pixelcnn.data import BINARIZATIONS, LEVELS, LIKELIHOODS, VALIDATION_SIZE
 from keras_pixelcnn.errors import UsageError
 from keras_pixelcnn.sampling import SAMPLERS
 
@@ -30,6 +30,9 @@ RUN_IDENTITY = (
     "validation_size",
     "init_from",
     "binarize",
+    "levels",
+    "likelihood",
+    "mixtures",
 )
 # field → the command-line option that sets it (error messages name the option)
 OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
@@ -64,6 +67,15 @@ class TrainConfig:
     precision: str = "float32"  # or "mixed_bfloat16": bf16 compute, float32 weights
     init_from: str | None = None  # start from a trained .keras model's weights (fine-tuning)
     binarize: str = "threshold"  # or "dynamic": a fresh stochastic binarization per epoch
+    levels: int = 2  # or 256: 8-bit grayscale digits
+    likelihood: str | None = None  # None: bernoulli for 2 levels, logistic-mixture for 256
+    mixtures: int = 10  # logistic-mixture components
+
+    def resolved_likelihood(self):
+        """The likelihood name, with the default of `levels` filled in."""
+        if self.likelihood is not None:
+            return self.likelihood
+        return "bernoulli" if self.levels == 2 else "logistic-mixture"
 
     def validate(self):
         """Raises `UsageError` (exit code 2) naming the first bad value."""
@@ -77,6 +89,7 @@ class TrainConfig:
             ("num_residual_blocks", 0),
             ("limit", 1),
             ("backup_every", 1),
+            ("mixtures", 1),
         ):
             value = getattr(self, name)
             if value is None and name in ("limit", "backup_every"):
@@ -102,6 +115,20 @@ class TrainConfig:
                 raise UsageError(
                     f"unknown {name} {getattr(self, name)!r}; choose one of {', '.join(choices)}"
                 )
+        if self.likelihood is not None and self.likelihood not in LIKELIHOODS:
+            raise UsageError(
+                f"unknown likelihood {self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}"
+            )
+        if self.levels not in LEVELS:
+            raise UsageError(f"--levels must be 2 or 256, got {self.levels}")
+        needed = {2: "bernoulli", 256: "logistic-mixture"}[self.levels]
+        if self.resolved_likelihood() != needed:
+            raise UsageError(
+                f"--likelihood {self.likelihood} does not model {self.levels}-level pixels; "
+                f"use {needed}"
+            )
+        if self.levels == 256 and self.binarize != "threshold":
+            raise UsageError("--binarize applies to --levels 2 only")
         if self.conditional and self.model != "gated":
             raise UsageError("--conditional needs --model gated")
         from keras_pixelcnn.training.distribution import check_distribute

@@ -51,26 +51,42 @@ class TrainingInterrupted(PixelCNNError):
 
 
 def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
+    from keras_pixelcnn.likelihoods import get_likelihood
     from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn
 
+    likelihood = get_likelihood(config.resolved_likelihood(), config.mixtures)
     if config.model == "gated":
         return build_gated_pixelcnn(
             input_shape=image_shape,
             filters=config.filters,
             num_layers=config.num_layers,
             num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+            likelihood=likelihood,
         )
     return build_pixelcnn(
         input_shape=image_shape,
         filters=config.filters,
         num_residual_blocks=config.num_residual_blocks,
+        likelihood=likelihood,
     )
+
+
+def training_loss(model):
+    """Binary cross-entropy on logits for Bernoulli models (the numbers of
+    every run before likelihoods existed), else the likelihood's NLL."""
+    from keras_pixelcnn.likelihoods import Bernoulli, NegativeLogLikelihood
+    from keras_pixelcnn.models.contract import likelihood
+
+    lik = likelihood(model)
+    if isinstance(lik, Bernoulli):
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+    return NegativeLogLikelihood(lik)
 
 
 def compile_model(model, learning_rate):
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+        loss=training_loss(model),
         # The fastest setting measured per backend (see runtime.py).
         jit_compile=fastest_jit_compile(),
     )
@@ -191,7 +207,11 @@ def _setup(config, mnist, overwrite):
     check_writable_dir(config.run_dir)
     _prepare_run_dir(config, overwrite)
     if mnist is None:
-        mnist = data_lib.load_mnist(config.data, config.validation_size, config.binarize)
+        mnist = data_lib.load_mnist(
+            config.data, config.validation_size, config.binarize, config.levels
+        )
+    if mnist.levels != config.levels:
+        raise UsageError(f"the data has {mnist.levels} levels, not --levels {config.levels}")
     if config.conditional and not mnist.labeled:
         raise UsageError(f"{config.data} has no labels; drop --conditional")
     if len(mnist.validation) == 0:
