@@ -265,14 +265,22 @@ def train(
     ),
     model: Family = typer.Option(Family.pixelcnn, "--model", help="Model family."),
     conditional: bool = typer.Option(
-        False, "--conditional", metavar="", help="Gated only: condition on the digit label."
+        False,
+        "--conditional",
+        metavar="",
+        help="gated and pixelcnn_pp: condition on the digit label.",
     ),
     num_layers: int = typer.Option(8, "--layers", min=1, help="Gated only: gated layers."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Total number of epochs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
     filters: int = typer.Option(64, "--filters", min=1, help="Hidden channels."),
-    num_residual_blocks: int = typer.Option(4, "--blocks", min=0, help="Residual blocks."),
+    num_residual_blocks: int = typer.Option(
+        4, "--blocks", min=0, help="pixelcnn: residual blocks; pixelcnn_pp: blocks per scale."
+    ),
+    dropout: float = typer.Option(
+        0.5, "--dropout", min=0.0, max=0.99, help="pixelcnn_pp only: dropout in every block."
+    ),
     seed: int = typer.Option(
         0, "--seed", min=0, help="Seed for weights, shuffling and sample noise."
     ),

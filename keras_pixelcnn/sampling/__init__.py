@@ -57,8 +57,12 @@ def make_sampler(model, name="fast"):
 
         return ReferenceSampler(model)
     if name == "fast":
-        from keras_pixelcnn.sampling.cached import CachedSampler
+        from keras_pixelcnn.sampling.cached import CachedSampler, has_no_cached_form
 
+        if has_no_cached_form(model):  # PixelCNN++: see cached.py
+            from keras_pixelcnn.sampling.reference import ReferenceSampler
+
+            return ReferenceSampler(model)
         return CachedSampler(model)
     raise PixelCNNError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 

@@ -24,6 +24,12 @@ about one forward pass instead of 784.
 
 Given the same noise (and labels) the images are identical to the
 reference sampler's.
+
+Not yet cached: PixelCNN++ (`models/pixelcnn_pp.py`). Its strided and
+transposed shifted convolutions need per-scale caches updated every second
+row and column (Ramachandran et al. 2017 do this); until they exist,
+`make_sampler(model, "fast")` returns the reference sampler for these
+models (`has_no_cached_form`), with the same images for the same noise.
 """
 
 import enum
@@ -35,6 +41,16 @@ from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D, GatedActivation, OutputDistribution
 from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.sampling.compile import compile_model_function
+
+
+def has_no_cached_form(model):
+    """True for models with layers this sampler cannot cache yet (the
+    PixelCNN++ shifted and strided convolutions)."""
+    from keras_pixelcnn.layers.shifted_conv import _ShiftedConv2D, _ShiftedConv2DTranspose
+
+    return any(
+        isinstance(layer, (_ShiftedConv2D, _ShiftedConv2DTranspose)) for layer in model.layers
+    )
 
 
 class Dependence(enum.IntEnum):

@@ -12,7 +12,7 @@ from keras_pixelcnn.data import BINARIZATIONS, LEVELS, LIKELIHOODS, VALIDATION_S
 from keras_pixelcnn.errors import UsageError
 from keras_pixelcnn.sampling import SAMPLERS
 
-MODEL_FAMILIES = ("pixelcnn", "gated")
+MODEL_FAMILIES = ("pixelcnn", "gated", "pixelcnn_pp")
 PRECISIONS = ("float32", "mixed_bfloat16")
 DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 # Configuration fields that change the model or its data stream: a run
@@ -30,6 +30,7 @@ RUN_IDENTITY = (
     "validation_size",
     "init_from",
     "binarize",
+    "dropout",
     "levels",
     "likelihood",
     "mixtures",
@@ -53,7 +54,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     filters: int = 64
-    num_residual_blocks: int = 4  # pixelcnn
+    num_residual_blocks: int = 4  # pixelcnn; pixelcnn_pp: gated ResNet blocks per scale
     num_layers: int = 8  # gated
     conditional: bool = False  # gated: class-conditional on the digit label
     seed: int = 0
@@ -70,6 +71,7 @@ class TrainConfig:
     levels: int = 2  # or 256: 8-bit grayscale digits
     likelihood: str | None = None  # None: bernoulli for 2 levels, logistic-mixture for 256
     mixtures: int = 10  # logistic-mixture components
+    dropout: float = 0.5  # pixelcnn_pp: dropout inside every gated ResNet block
 
     def resolved_likelihood(self):
         """The likelihood name, with the default of `levels` filled in."""
@@ -129,8 +131,10 @@ class TrainConfig:
             )
         if self.levels == 256 and self.binarize != "threshold":
             raise UsageError("--binarize applies to --levels 2 only")
-        if self.conditional and self.model != "gated":
-            raise UsageError("--conditional needs --model gated")
+        if self.conditional and self.model == "pixelcnn":
+            raise UsageError("--conditional needs --model gated or pixelcnn_pp")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
         from keras_pixelcnn.training.distribution import check_distribute
 
         check_distribute(self.distribute)

@@ -52,9 +52,18 @@ class TrainingInterrupted(PixelCNNError):
 
 def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
     from keras_pixelcnn.likelihoods import get_likelihood
-    from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn
+    from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn, build_pixelcnn_pp
 
     likelihood = get_likelihood(config.resolved_likelihood(), config.mixtures)
+    if config.model == "pixelcnn_pp":
+        return build_pixelcnn_pp(
+            input_shape=image_shape,
+            filters=config.filters,
+            num_resnets=config.num_residual_blocks,
+            dropout=config.dropout,
+            num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+            likelihood=likelihood,
+        )
     if config.model == "gated":
         return build_gated_pixelcnn(
             input_shape=image_shape,
