@@ -2,14 +2,18 @@
 
 The SavedModel has three signatures (batch dimension free):
 
-- `sample(noise[, labels]) → {"images"}`: 0/1 images from uniform [0, 1)
-  noise of shape (batch, h, w, 1) (and int32 labels (batch,) for conditional
-  models), drawn by the fast cached sampler. The same noise gives the same
-  images as `keras_pixelcnn` (`draw_noise(n, shape, seed)` is NumPy's
-  `default_rng(seed).random((n, h, w, 1), dtype=float32)`).
+- `sample(noise[, labels]) → {"images"}`: images from uniform [0, 1) noise
+  of shape (batch, h, w, k) (k = 1 for binary models, 2 for the logistic
+  mixture; and int32 labels (batch,) for conditional models), drawn by the
+  fast sampler (the reference one for PixelCNN++). The same noise gives the
+  same images as `keras_pixelcnn` (`draw_noise(n, shape, seed)` is NumPy's
+  `default_rng(seed).random((n, h, w, k), dtype=float32)`). 0/1 images, or
+  0..255 for 256-level models.
 - `log_prob(images[, labels]) → {"log_prob", "nll_nats"}`: the exact
-  log-likelihood of each image, and its negative, the NLL in nats.
-- `serve(images[, labels]) → {"logits"}`: the per-pixel logits.
+  log-likelihood of each image under the model's likelihood, and its
+  negative, the NLL in nats.
+- `serve(images[, labels]) → {"logits"}`: the per-pixel output (logits, or
+  the likelihood's parameters).
 
 Export runs on the TensorFlow backend. A `.keras` file trained under JAX or
 torch loads unchanged under TensorFlow, so export it there.
@@ -41,8 +45,9 @@ def export_saved_model(model, path, overwrite=False):
     import tensorflow as tf
     from keras import ops
 
-    from keras_pixelcnn.models.contract import is_conditional
-    from keras_pixelcnn.sampling.cached import CachedSampler
+    from keras_pixelcnn.likelihoods import Bernoulli
+    from keras_pixelcnn.models.contract import is_conditional, likelihood, noise_shape
+    from keras_pixelcnn.sampling import make_sampler
 
     path = os.path.abspath(os.fspath(path))
     if os.path.exists(path) and not overwrite:
@@ -51,13 +56,17 @@ def export_saved_model(model, path, overwrite=False):
 
     h, w, c = model.inputs[0].shape[1:]
     conditional = is_conditional(model)
-    sampler = CachedSampler(model)
+    sampler = make_sampler(model, "fast")
+    lik = likelihood(model)
     images = tf.TensorSpec((None, h, w, c), tf.float32, name="images")
-    noise = tf.TensorSpec((None, h, w, c), tf.float32, name="noise")
+    noise = tf.TensorSpec((None, *noise_shape(model)), tf.float32, name="noise")
     labels = tf.TensorSpec((None,), tf.int32, name="labels")
 
     def nll(x, logits):
-        per_pixel = ops.softplus(logits) - x * logits
+        if isinstance(lik, Bernoulli):
+            per_pixel = ops.softplus(logits) - x * logits
+        else:
+            per_pixel = -lik.log_prob(ops.cast(logits, "float32"), x[..., 0])
         value = ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
         return {"log_prob": -value, "nll_nats": value}
 

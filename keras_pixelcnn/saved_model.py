@@ -43,12 +43,13 @@ class SavedModelSampler:
             reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
             raise PixelCNNError(f"could not load SavedModel {path}: {reason}") from None
         spec = self._fn.structured_input_signature[1]
-        self.image_shape = tuple(spec["noise"].shape[1:])
+        # (h, w, uniforms per pixel): 1 for binary models, 2 for the logistic mixture
+        self.noise_shape = tuple(spec["noise"].shape[1:])
         self.conditional = "labels" in spec
 
     def sample(self, num_images, seed=0, labels=None):
-        """`num_images` 0/1 images (per label, for conditional models) as a
-        float32 array `(n, h, w, 1)`."""
+        """`num_images` images (per label, for conditional models) as a
+        float32 array `(n, h, w, 1)`: 0/1, or 0..255 for 256-level models."""
         if self.conditional and labels is None:
             raise UsageError(
                 "this model is class-conditional; pass --label (a digit, a list like 0,1,2, or all)"
@@ -57,7 +58,7 @@ class SavedModelSampler:
             raise UsageError("this model is unconditional; it takes no --label")
         per_image = expand_labels(labels, num_images)
         total = num_images * (len(labels) if labels is not None else 1)
-        kwargs = {"noise": self._tf.constant(draw_noise(total, self.image_shape, seed))}
+        kwargs = {"noise": self._tf.constant(draw_noise(total, self.noise_shape, seed))}
         if self.conditional:
             kwargs["labels"] = self._tf.constant(per_image, self._tf.int32)
         return self._fn(**kwargs)["images"].numpy()

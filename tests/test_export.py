@@ -180,3 +180,45 @@ def test_saved_model_gets_the_permissions_of_a_normal_write(exported):
         assert mode & readable == readable, (path, oct(mode))
         if path.is_dir():
             assert mode & traversable == traversable, (path, oct(mode))
+
+
+@tf_pass_only
+def test_256_level_pixelcnn_pp_exports_sample_and_log_prob(tmp_path):
+    """The SavedModel of a 256-level PixelCNN++ draws the images of the
+    .keras model (2 uniforms per pixel) and scores them with the mixture."""
+    from keras_pixelcnn import build_pixelcnn_pp
+    from keras_pixelcnn.likelihoods import DiscretizedLogisticMixture
+    from keras_pixelcnn.sampling import make_sampler
+
+    keras.utils.set_random_seed(0)
+    model = build_pixelcnn_pp(
+        (8, 8, 1), filters=4, num_resnets=1, dropout=0.0, likelihood=DiscretizedLogisticMixture(2)
+    )
+    model.save(tmp_path / "pp.keras")
+    result = run_cli(
+        "export",
+        "--model",
+        tmp_path / "pp.keras",
+        "--out",
+        tmp_path / "pp_sm",
+        env={"KERAS_BACKEND": "tensorflow"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    x = np.random.default_rng(1).integers(0, 256, (3, 8, 8, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    code = f"""
+import numpy as np, tensorflow as tf
+from keras_pixelcnn.saved_model import SavedModelSampler
+m = tf.saved_model.load({str(tmp_path / "pp_sm")!r})
+out = m.signatures["log_prob"](images=tf.constant(np.load({str(tmp_path / "x.npy")!r})))
+np.save({str(tmp_path / "nll.npy")!r}, out["nll_nats"].numpy())
+sampler = SavedModelSampler({str(tmp_path / "pp_sm")!r})
+assert sampler.noise_shape == (8, 8, 2), sampler.noise_shape
+np.save({str(tmp_path / "s.npy")!r}, sampler.sample(2, seed=3))
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "nll.npy"), per_image_nll(model, x), rtol=1e-5)
+    expected = make_sampler(model, "fast").sample(draw_noise(2, (8, 8, 2), seed=3))
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), expected)
+    assert expected.max() > 1, "256-level images"

@@ -53,6 +53,14 @@ class ReferenceSampler:
         self.model = model
         self._fill = compile_model_function(model, lambda *args: _reference_fill(model, *args))
 
+    def sample_tensor(self, noise, labels=None):
+        """Traceable sampling of a whole batch (any batch size) from backend
+        tensors; returns the images as a tensor (SavedModel export)."""
+        batch = ops.shape(noise)[0]
+        h, w = noise.shape[1], noise.shape[2]
+        x = ops.zeros((batch, h, w, 1), "float32")
+        return _reference_fill(self.model, x, noise, labels, 0, h * w)
+
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
         """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.
 
