@@ -448,7 +448,8 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             f"{config.model}{' (conditional)' if config.conditional else ''}: "
             f"{len(train_split):,} training, {len(mnist.validation):,} validation and "
             f"{len(mnist.test):,} test images of shape {image_shape} "
-            f"({mnist.binarization} binarization); run directory {run.dir}"
+            + ("(256 levels)" if mnist.levels == 256 else f"({mnist.binarization} binarization)")
+            + f"; run directory {run.dir}"
         )
         model = _build_or_restore(config, image_shape, state, source, print_fn)
         print_fn(print_data)
