@@ -377,13 +377,19 @@ class CachedSampler:
         return ops.round((images - offset) / scale)
 
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
-        """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.
+        """Returns float32 images `(batch, h, w, 1)` as a NumPy array: 0/1, or
+        0..255 for 256-level models.
 
-        Same arguments as `ReferenceSampler.sample`: `noise` `(batch, h, w, 1)`
-        uniform in [0, 1), `labels` for conditional models, `initial` and
-        `start` for completion (pixels before raster position `start` are
-        copied from `initial`, never resampled), and `progress(done, total)`
-        called after every row.
+        Same arguments as `ReferenceSampler.sample`: `noise` `(batch, h, w, k)`
+        uniform in [0, 1) (k uniforms per pixel, see `contract.noise_shape`),
+        `labels` for conditional models, `initial` and `start` for completion
+        (pixels before raster position `start` are copied from `initial`,
+        never resampled), and `progress(done, total)` called after every row.
+
+        On TensorFlow and JAX the batch is split over the CPU cores, one
+        thread each: the per-pixel steps are too small for one compiled call
+        to use more than one core (measured: 1.4x at batch 64, 1.7x at 256 on
+        2 cores). Images are independent, so the result is the same.
         """
         noise = np.asarray(noise, dtype="float32")
         batch, h, w, c = noise.shape
@@ -399,6 +405,26 @@ class CachedSampler:
             if initial is None
             else np.asarray(initial, "float32")
         )
+        chunks = np.array_split(np.arange(batch), sampling_threads(batch))
+        if len(chunks) == 1:
+            return self._sample_chunk(noise, labels, initial, start, progress)
+        import concurrent.futures
+
+        def work(k):
+            idx = chunks[k]
+            return self._sample_chunk(
+                noise[idx],
+                None if labels is None else labels[idx],
+                initial[idx],
+                start,
+                progress if k == 0 else None,  # the chunks advance row by row together
+            )
+
+        with concurrent.futures.ThreadPoolExecutor(len(chunks)) as pool:
+            return np.concatenate(list(pool.map(work, range(len(chunks)))))
+
+    def _sample_chunk(self, noise, labels, initial, start, progress):
+        batch, h, w, _ = noise.shape
         canvas = self._empty(self.image_id, batch)
         top, left, _ = self.pads[self.image_id]
         known = initial
@@ -425,3 +451,31 @@ class CachedSampler:
                 progress((row + 1) * w, h * w)
         canvas = canvas[:, top : top + h, left : left + w]
         return ops.convert_to_numpy(self._to_data(canvas))
+
+
+MIN_IMAGES_PER_THREAD = 8
+
+
+def sampling_threads(batch):
+    """How many threads `CachedSampler.sample` splits a batch over: one per
+    usable CPU core, at least `MIN_IMAGES_PER_THREAD` images each, on
+    TensorFlow and JAX (whose compiled calls release the GIL); 1 on torch
+    and on machines with a GPU."""
+    import os
+
+    import keras
+
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        return 1
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            return 1
+    else:
+        import jax
+
+        if jax.default_backend() != "cpu":
+            return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, batch // MIN_IMAGES_PER_THREAD))
