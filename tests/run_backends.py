@@ -4,8 +4,9 @@
     python tests/run_backends.py -x -k cli  # extra arguments go to pytest
 
 TensorFlow and JAX run the whole suite. torch runs `TORCH_TESTS`: the layers,
-whole-model causality, reference = fast sampler, `.keras` portability to and
-from TensorFlow/JAX, and short `fit`s. The rest (CLI, export, evaluation
+whole-model causality (PixelCNN++ too), reference = fast sampler, the
+likelihoods, `.keras` portability to and from TensorFlow/JAX, and short
+`fit`s. The rest (CLI, export, evaluation
 reports, kill-safe resume, distribution) runs the same package code paths on
 every backend and takes most of the suite's time. `TORCH_FULL=1` runs it all.
 
@@ -34,6 +35,11 @@ TORCH_TESTS = [
     "tests/test_shipped_models.py::test_same_logits_and_samples_as_before_the_restructure",
     "tests/test_export.py::test_keras_file_is_portable_across_backends",
     "tests/test_training.py",
+    "tests/test_likelihoods.py",
+    "tests/test_likelihood_models.py::test_no_output_parameter_sees_its_pixel_or_later",
+    "tests/test_likelihood_models.py::test_fast_and_reference_samplers_draw_the_same_256_level_images",
+    "tests/test_likelihood_models.py::test_nll_is_the_float64_pmf_of_the_model_outputs",
+    "tests/test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past",
 ]
 
 
