@@ -127,9 +127,14 @@ class DiscretizedLogisticMixture:
         log_cdf_plus = plus_in - ops.softplus(plus_in)  # log sigmoid: the bin 0 (left tail)
         log_one_minus_cdf_min = -ops.softplus(min_in)  # log (1 - sigmoid): the bin 255
         # log(sigmoid(b) - sigmoid(a)) for a < b, exact in every tail:
-        # b - softplus(a) - softplus(b) + log(1 - exp(a - b)).
+        # b - softplus(a) - softplus(b) + log(1 - exp(a - b)), evaluated on the
+        # left of the mean, where it does not cancel (right of it, with
+        # sigmoid(b) - sigmoid(a) = sigmoid(-a) - sigmoid(-b), on (-b, -a)).
+        right = (min_in + plus_in) > 0
+        a = ops.where(right, -plus_in, min_in)
+        b = ops.where(right, -min_in, plus_in)
         gap = ops.maximum(-ops.expm1(inv_scale * (-2.0 / 255.0)), 1e-30)
-        log_delta = plus_in - ops.softplus(min_in) - ops.softplus(plus_in) + ops.log(gap)
+        log_delta = b - ops.softplus(a) - ops.softplus(b) + ops.log(gap)
         log_bin = ops.where(
             x < -0.999, log_cdf_plus, ops.where(x > 0.999, log_one_minus_cdf_min, log_delta)
         )

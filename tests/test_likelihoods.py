@@ -66,7 +66,9 @@ def test_log_probs_match_a_float64_logistic_cdf_computation():
     ours = _log_probs(lik, params, np.arange(256))
     pmf = _pmf64(params)
     likely = pmf > 1e-4
-    np.testing.assert_allclose(ours[likely], np.log(pmf[likely]), atol=1e-4)
+    # float32 with scales down to e^-7 is good to a few 1e-4 (XLA's exp on JAX);
+    # a wrong bin edge, tail or weight is off by far more
+    np.testing.assert_allclose(ours[likely], np.log(pmf[likely]), atol=5e-4)
     # the far tails too (openai/pixel-cnn's density-at-the-centre fallback is
     # off by percents there): bug: an approximation or a cancelling difference
     tail = (pmf > 1e-30) & ~likely
