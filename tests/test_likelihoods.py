@@ -52,6 +52,24 @@ def _pmf64(params, k=K):
     return (mass * weights[:, None, :]).sum(-1)  # (pixels, 256)
 
 
+def mixture_log_prob64(params, x, k):
+    """log p(x) per pixel in float64 from the logistic CDF at x's bin edges
+    (independent of the library): params (pixels, 3k), x (pixels,) in 0..255."""
+    params = np.asarray(params, "float64")
+    x = np.asarray(x, "float64")
+    logits, means = params[:, :k], params[:, k : 2 * k]
+    scales = np.exp(np.maximum(params[:, 2 * k :], -7.0))
+    weights = np.exp(logits - logits.max(1, keepdims=True))
+    weights /= weights.sum(1, keepdims=True)
+    centre = (x / 127.5 - 1.0)[:, None]
+    upper = np.where(x[:, None] == 255, np.inf, centre + 1 / 255)
+    lower = np.where(x[:, None] == 0, -np.inf, centre - 1 / 255)
+    zu, zl = (upper - means) / scales, (lower - means) / scales
+    right = (centre - means) > 0
+    mass = np.where(right, _sigmoid64(-zl) - _sigmoid64(-zu), _sigmoid64(zu) - _sigmoid64(zl))
+    return np.log((mass * weights).sum(1))
+
+
 def test_the_256_probabilities_of_a_pixel_sum_to_one():
     lik = DiscretizedLogisticMixture(K)
     params = _random_params(300)
@@ -75,6 +93,11 @@ def test_log_probs_match_a_float64_logistic_cdf_computation():
     assert tail.sum() > 1000
     np.testing.assert_allclose(ours[tail], np.log(pmf[tail]), rtol=1e-3)
     assert np.isfinite(ours).all()
+    # the per-value helper the shipped-model test uses agrees with the full pmf
+    x = np.random.default_rng(3).integers(0, 256, len(params))
+    np.testing.assert_allclose(
+        mixture_log_prob64(params, x, K), np.log(pmf[np.arange(len(params)), x]), rtol=1e-12
+    )
 
 
 def test_samples_follow_the_pmf_chi_square():
