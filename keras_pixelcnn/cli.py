@@ -342,7 +342,7 @@ def train(
     ),
     backend: Optional[Backend] = BACKEND,
 ):
-    """Train a model on binarized MNIST with model.fit (kill-safe; run again to resume)."""
+    """Train on MNIST (binarized, or 256 levels) with model.fit (kill-safe; rerun to resume)."""
     options = dict(locals())  # the parameters are named as TrainConfig's fields
     _start(options.pop("backend"))
     from keras_pixelcnn.training import TrainConfig
