@@ -98,7 +98,21 @@ def read_history(csv_path):
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
 
 
-def _plot_losses(ax, history):
+def read_stages(run_dir):
+    """The invocations of a run that started after its beginning, from its
+    config.json: `[(epoch, step, command), ...]` (epoch = epochs completed
+    before it), or []."""
+    import json
+
+    try:
+        with open(os.path.join(run_dir, "config.json")) as f:
+            stages = json.load(f).get("stages", [])
+        return [(int(s["epoch"]), int(s.get("step") or 0), s.get("command")) for s in stages]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _plot_losses(ax, history, stages=()):
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional epochs
@@ -106,17 +120,29 @@ def _plot_losses(ax, history):
     ax.plot(epochs, history["loss"], "o-", label="train")
     if "val_loss" in history:
         ax.plot(epochs, history["val_loss"], "s-", label="validation")
+    marked = False
+    for epoch, step, _ in stages:
+        if 0 < epoch or step:  # where a resumed invocation took over
+            ax.axvline(
+                epoch + 0.5,
+                color="grey",
+                linestyle="--",
+                linewidth=1,
+                label=None if marked else "resumed",
+            )
+            marked = True
     ax.set_xlabel("epoch")
     ax.set_ylabel("NLL (nats/pixel)")
     ax.grid(alpha=0.3)
     ax.legend()
 
 
-def save_loss_curve(history, path, title="PixelCNN training"):
-    """Plots train/validation loss (nats/pixel) per epoch to a PNG."""
+def save_loss_curve(history, path, title="PixelCNN training", stages=()):
+    """Plots train/validation loss (nats/pixel) per epoch to a PNG; `stages`
+    (`read_stages`) marks where a resumed invocation took over."""
     fig = _figure(figsize=(6, 4), dpi=110)
     ax = fig.subplots()
-    _plot_losses(ax, history)
+    _plot_losses(ax, history, stages)
     ax.set_title(title)
     fig.tight_layout()
     _save(fig, path)
@@ -248,7 +274,7 @@ def save_run_figure(run_dir, path, max_panels=6):
         ax.set_axis_off()
         ax.set_title(f"epoch {epoch}", fontsize=11)
     if history.get("epoch"):
-        _plot_losses(fig.add_subplot(spec[1, :]), history)
+        _plot_losses(fig.add_subplot(spec[1, :]), history, read_stages(run_dir))
     fig.suptitle(f"training progress: {os.path.basename(os.path.normpath(run_dir))}", fontsize=11)
     fig.tight_layout()
     _save(fig, path)

@@ -89,3 +89,19 @@ def test_run_figure_draws_the_grids_from_their_arrays(tmp_path):
     from_png = matplotlib.image.imread(tmp_path / "from_png.png")[..., :3].mean()
     from_arrays = matplotlib.image.imread(tmp_path / "from_arrays.png")[..., :3].mean()
     assert from_arrays > from_png + 0.05  # white images drawn, not the black PNGs
+
+
+def test_loss_curve_marks_where_a_resumed_invocation_took_over():
+    from keras_pixelcnn.figures import _figure, _plot_losses
+
+    history = {"epoch": [0, 1, 2, 3], "loss": [0.3, 0.2, 0.15, 0.1], "val_loss": [0.3] * 4}
+    ax = _figure().subplots()
+    _plot_losses(ax, history, stages=[(0, 0, "first"), (2, 0, "resumed"), (3, 40, "again")])
+    marks = [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"]
+    # bug: the first invocation marked, or a mark on an epoch instead of between two
+    assert marks == [2.5, 3.5]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "train",
+        "validation",
+        "resumed",
+    ]

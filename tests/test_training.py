@@ -53,6 +53,9 @@ def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
     assert epochs == [0, 1]
     assert (run / "samples/epoch_002.png").exists()
     assert metrics["epochs"] == 2
+    # each invocation is a stage (the loss curve marks where the second took over)
+    stages = json.loads((run / "config.json").read_text())["stages"]
+    assert [(st["epoch"], st["step"]) for st in stages] == [(0, 0), (1, 0)]
 
 
 def test_training_lowers_the_loss(fake_npz, tmp_path):

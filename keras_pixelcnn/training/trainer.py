@@ -26,7 +26,7 @@ import numpy as np
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.evaluation.nll import TEST_DRAWS, evaluate_dynamic, evaluate_nll
-from keras_pixelcnn.figures import read_history, save_loss_curve
+from keras_pixelcnn.figures import read_history, read_stages, save_loss_curve
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
 from keras_pixelcnn.models.contract import receptive_field
 from keras_pixelcnn.runtime import fastest_jit_compile
@@ -163,6 +163,20 @@ def warm_start(model, source, name="the source model"):
             "--model, --filters, --blocks, --layers and --conditional it was trained with"
         )
     model.set_weights(source.get_weights())
+
+
+def _stages(record, first_epoch, first_step, command):
+    """The run's invocations so far, this one included: where each started
+    (epochs completed, step) and its command (loss curves mark resumes)."""
+    try:
+        with open(record) as f:
+            stages = list(json.load(f).get("stages", []))
+    except (OSError, ValueError, AttributeError):
+        stages = []
+    here = {"epoch": first_epoch, "step": first_step, "command": command}
+    if not stages or (stages[-1]["epoch"], stages[-1]["step"]) != (first_epoch, first_step):
+        stages.append(here)
+    return stages
 
 
 def _set_deterministic(enabled):
@@ -358,7 +372,7 @@ def _diverged(error, backup, state, run):
 def _report(model, config, mnist, train_split, history, seconds, command, run, print_fn):
     """Writes model.keras, loss_curve.png and metrics.json (the test NLL)."""
     save_model(model, run.model)
-    save_loss_curve(history, run.loss_curve)
+    save_loss_curve(history, run.loss_curve, stages=read_stages(run.dir))
     dynamic = mnist.binarization == "dynamic"
     print_fn(
         f"evaluating the test NLL on {len(mnist.test)} test images"
@@ -454,7 +468,11 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         model = _build_or_restore(config, image_shape, state, source, print_fn)
         print_fn(print_data)
         os.makedirs(run.dir, exist_ok=True)
-        save_json({"config": dataclasses.asdict(config), "command": command}, run.config)
+        stages = _stages(run.config, first_epoch, first_step, command)
+        save_json(
+            {"config": dataclasses.asdict(config), "command": command, "stages": stages},
+            run.config,
+        )
         _truncate_log(run.log, first_epoch)
         earlier = _log_history(run.log)  # the epochs of earlier invocations
         backup = TrainingState(
