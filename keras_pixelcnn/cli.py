@@ -101,8 +101,17 @@ def _start(backend, default=None):
     registers the package's layers, with the backend's start-up chatter hidden."""
     from keras_pixelcnn.runtime import quiet_import, select_backend
 
-    select_backend(backend.value if backend else os.environ.get("KERAS_BACKEND") or default)
-    quiet_import("keras")
+    name = backend.value if backend else os.environ.get("KERAS_BACKEND") or default
+    select_backend(name)
+    if "keras" in sys.modules or not sys.stderr.isatty():
+        quiet_import("keras")
+        return
+    # A spinner while the backend loads (seconds); transient: it leaves
+    # nothing behind, so an error that follows is still the only line.
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"loading Keras ({name or 'tensorflow'}) ..."):
+        quiet_import("keras")
 
 
 def _parse_labels(text):

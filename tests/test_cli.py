@@ -294,3 +294,42 @@ def test_the_default_model_is_the_best_shipped_one():
 
     assert cli.DEFAULT_MODEL == shipped.shipped_model("gated_pixelcnn_conditional.keras")
     assert cli.DEFAULT_MODEL.exists()
+
+
+def test_a_terminal_sees_a_transient_spinner_while_keras_loads(tmp_path):
+    """On a terminal, the seconds of `import keras` show a spinner, which
+    is erased: the lines that remain are the command's own."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    out = tmp_path / "x.png"
+    cmd = [
+        sys.executable,
+        str(ROOT / "cli.py"),
+        "generate",
+        "--model",
+        str(ROOT / "saved_models" / "pixelcnn.keras"),
+    ]
+    proc = subprocess.Popen(
+        [*cmd, "--num", "1", "--out", str(out)],
+        stdout=follower,
+        stderr=follower,
+        cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", COLUMNS="100"),
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=300) == 0
+    text = b"".join(chunks).decode(errors="replace")
+    assert "loading Keras" in text  # bug: a silent start on a terminal
+    assert out.exists() and "wrote" in text
