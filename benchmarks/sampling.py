@@ -36,7 +36,7 @@ def _forward_ips(model, noise, labels, repeats=5):
     """Images/s of one plain forward pass (the cost the fast sampler aims at)."""
     import numpy as np
 
-    x = (noise < 0.13).astype("float32")
+    x = (noise[..., :1] < 0.13).astype("float32")
     inputs = x if labels is None else [x, np.asarray(labels, "int32")]
     model.predict_on_batch(inputs)
     best = float("inf")
@@ -65,27 +65,36 @@ def main():
     import keras
 
     from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, load_model
-    from keras_pixelcnn.models.contract import is_conditional
+    from keras_pixelcnn.models.contract import is_conditional, noise_shape
+    from keras_pixelcnn.sampling import cached, make_sampler
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     print(f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs")
     print(
-        f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast img/s':>11} {'speed-up':>9}"
-        f" {'1 forward img/s':>16} {'fast cost / forward':>20}"
+        f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast 1-thread':>14}"
+        f" {'fast img/s':>11} {'speed-up':>9} {'1 forward img/s':>16} {'fast cost / forward':>20}"
     )
     for path in args.models:
         if not os.path.exists(path):
             print(f"{Path(path).name:<34} (not found, skipped)")
             continue
         model = load_model(path)
-        shape = tuple(model.inputs[0].shape[1:])
-        fast, ref = CachedSampler(model), ReferenceSampler(model)
+        # "fast" is the reference sampler for models with no cached form (PixelCNN++)
+        fast, ref = make_sampler(model, "fast"), ReferenceSampler(model)
         for batch in args.batches:
-            noise = draw_noise(batch, shape, seed=0)
+            noise = draw_noise(batch, noise_shape(model), seed=0)
             labels = [i % 10 for i in range(batch)] if is_conditional(model) else None
             fast_ips = _time(fast, noise, labels, args.repeats)
+            one_text = f"{'—':>14}"
+            if isinstance(fast, CachedSampler):  # before the batch was split over the cores
+                split = cached.sampling_threads
+                cached.sampling_threads = lambda batch: 1
+                try:
+                    one_text = f"{_time(fast, noise, labels, args.repeats):14.1f}"
+                finally:
+                    cached.sampling_threads = split
             if batch in args.reference_batches:
                 ref_ips = _time(ref, noise, labels, 1)
                 ratio = f"{fast_ips / ref_ips:8.0f}×"
@@ -94,7 +103,7 @@ def main():
                 ref_text, ratio = f"{'—':>16}", f"{'—':>9}"
             fwd = _forward_ips(model, noise, labels)
             print(
-                f"{Path(path).name:<34} {batch:>5} {ref_text} {fast_ips:11.1f} {ratio}"
+                f"{Path(path).name:<34} {batch:>5} {ref_text} {one_text} {fast_ips:11.1f} {ratio}"
                 f" {fwd:16.0f} {fwd / fast_ips:19.1f}×",
                 flush=True,
             )
