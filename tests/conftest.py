@@ -15,6 +15,20 @@ sys.path.insert(0, str(ROOT))
 # for TensorFlow, see keras_pixelcnn/runtime.py) before Keras is imported.
 import keras_pixelcnn  # noqa: E402,F401
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `backend_independent` run no Keras backend code: the
+    TensorFlow pass of `run_backends.py` runs them, the others skip them."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason="backend-independent: runs in the TensorFlow pass")
+    for item in items:
+        if item.get_closest_marker("backend_independent"):
+            item.add_marker(skip)
+
+
 needs_mnist = pytest.mark.skipif(
     not MNIST_NPZ.exists(), reason=f"real MNIST not found at {MNIST_NPZ}"
 )

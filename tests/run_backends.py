@@ -3,7 +3,8 @@
     python tests/run_backends.py            # tensorflow, jax and torch (those installed)
     python tests/run_backends.py -x -k cli  # extra arguments go to pytest
 
-TensorFlow and JAX run the whole suite. torch runs `TORCH_TESTS`: the layers,
+TensorFlow runs the whole suite, JAX all of it but the tests marked
+`backend_independent` (data files, figures, lint, README: no backend code). torch runs `TORCH_TESTS`: the layers,
 whole-model causality (PixelCNN++ too), reference = fast sampler, the
 likelihoods, `.keras` portability to and from TensorFlow/JAX, and short
 `fit`s. The rest (CLI, export, evaluation

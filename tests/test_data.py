@@ -7,6 +7,8 @@ from conftest import make_fake_mnist, needs_mnist
 from keras_pixelcnn.data import binarize, load_mnist, load_npz
 from keras_pixelcnn.errors import PixelCNNError
 
+pytestmark = pytest.mark.backend_independent  # see conftest.py
+
 
 def test_binarize_threshold_is_127_5():
     x = np.array([[[0, 127, 128, 255]]], dtype=np.uint8)

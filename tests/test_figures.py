@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from keras_pixelcnn.figures import (
     UNKNOWN,
@@ -11,6 +12,8 @@ from keras_pixelcnn.figures import (
     save_progress_strip,
     save_run_figure,
 )
+
+pytestmark = pytest.mark.backend_independent  # see conftest.py
 
 
 def _is_png(path):

@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 from helpers import ROOT
+
+pytestmark = pytest.mark.backend_independent  # see conftest.py
 
 
 def _ruff(*args):

@@ -2,10 +2,13 @@
 
 import re
 
+import pytest
 import typer
 from helpers import ROOT
 
 from keras_pixelcnn.cli import app
+
+pytestmark = pytest.mark.backend_independent  # see conftest.py
 
 
 def _commands(group, prefix=()):
