@@ -420,7 +420,7 @@ def evaluate(
     from keras_pixelcnn.evaluation.classifier import load_classifier
     from keras_pixelcnn.evaluation.nll import evaluate_model, evaluate_model_dynamic
     from keras_pixelcnn.evaluation.sample_quality import evaluate_samples
-    from keras_pixelcnn.models.contract import image_shape, levels
+    from keras_pixelcnn.models.contract import image_shape, is_conditional, levels
 
     m = _load(model)
     if levels(m) == 256 and binarize.value != "threshold":
@@ -432,6 +432,7 @@ def evaluate(
         limit,
         binarization=binarize.value,
         levels=levels(m),
+        conditional=is_conditional(m),
     )
     dynamic = binarize.value == "dynamic"
     if dynamic:
@@ -507,11 +508,13 @@ def complete(
     _start(backend)
     from keras_pixelcnn.data import load_test_split
     from keras_pixelcnn.figures import save_completion_figure
-    from keras_pixelcnn.models.contract import image_shape, levels
+    from keras_pixelcnn.models.contract import image_shape, is_conditional, levels
     from keras_pixelcnn.sampling.completion import complete_test_digits
 
     m = _load(model)
-    test = load_test_split(str(data) if data else None, image_shape(m), levels=levels(m)).test
+    test = load_test_split(
+        str(data) if data else None, image_shape(m), levels=levels(m), conditional=is_conditional(m)
+    ).test
     done, seconds = _timed(
         complete_test_digits,
         m,

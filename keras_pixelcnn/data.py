@@ -335,12 +335,16 @@ def load_binarized_mnist(data_dir=None):
     return MNIST(train, validation, test, binarization="static", labeled=False)
 
 
-def load_test_split(path, image_shape, limit=None, binarization="threshold", levels=2):
+def load_test_split(
+    path, image_shape, limit=None, binarization="threshold", levels=2, conditional=False
+):
     """The binarized test split (first `limit` images), checked against a
     model's `image_shape`; the training split rides along (sample quality
     uses real training digits as its reference). With `"dynamic"` the test
     split holds intensities (see `evaluation.nll.evaluate_dynamic`)."""
     mnist = load_mnist(path, validation_size=0, binarization=binarization, levels=levels)
+    if conditional and not mnist.labeled:
+        raise UsageError(f"{path} has no labels; a class-conditional model needs them")
     if tuple(mnist.test.images.shape[1:]) != tuple(image_shape):
         raise PixelCNNError(
             f"the model's input shape {tuple(image_shape)} does not match the data's image "

@@ -178,3 +178,16 @@ def test_train_rejects_an_unknown_binarization(tmp_path):
     result = run_cli("train", "--run-dir", tmp_path / "r", "--binarize", "soft")
     assert result.returncode == 2, result.stderr
     assert "'soft' is not one of 'threshold', 'dynamic'" in result.stderr
+
+
+def test_a_conditional_model_refuses_unlabeled_test_data():
+    import tensorflow_datasets as tfds
+
+    from keras_pixelcnn.data import load_test_split
+
+    with tfds.testing.mock_data(num_examples=6, max_value=2):
+        unconditional = load_test_split("binarized_mnist", (28, 28, 1))
+        assert len(unconditional.test) == 6
+        # bug: a conditional model scored against labels that are all 0
+        with pytest.raises(UsageError, match="binarized_mnist has no labels"):
+            load_test_split("binarized_mnist", (28, 28, 1), conditional=True)
