@@ -1,5 +1,6 @@
 """PixelCNN++: causal at every position through the down- and up-sampling
-graph with no blind spot, layer checks, save/load, sampling, training."""
+graph with no blind spot, layer checks, save/load, the multi-scale cached
+sampler against the reference, training."""
 
 import keras
 import numpy as np
@@ -16,6 +17,7 @@ from keras_pixelcnn.layers import (
 from keras_pixelcnn.likelihoods import Bernoulli, DiscretizedLogisticMixture
 from keras_pixelcnn.models.contract import likelihood, noise_shape
 from keras_pixelcnn.sampling import draw_noise, make_sampler
+from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
 from keras_pixelcnn.sampling.reference import ReferenceSampler
 
 S = 8  # the smallest size with all three scales: 8 -> 4 -> 2
@@ -107,16 +109,65 @@ def test_arguments_are_checked_and_the_model_round_trips(tmp_path):
     assert likelihood(again) == DiscretizedLogisticMixture(2)
 
 
-@pytest.mark.parametrize("lik", [DiscretizedLogisticMixture(2), Bernoulli()])
-def test_sampling_any_likelihood_with_the_fast_name_falls_back_to_reference(lik):
-    model = _model(lik=lik)
-    noise = draw_noise(2, noise_shape(model), seed=1)
-    sampler = make_sampler(model, "fast")
-    assert isinstance(sampler, ReferenceSampler)  # no cached form yet (see cached.py)
-    images = sampler.sample(noise)
-    np.testing.assert_array_equal(images, make_sampler(model, "reference").sample(noise))
+@pytest.mark.parametrize(
+    "lik, num_classes",
+    [(DiscretizedLogisticMixture(2), None), (Bernoulli(), 10), (DiscretizedLogisticMixture(3), 10)],
+)
+def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
+    model = _model(num_classes, lik=lik)
+    noise = draw_noise(3, noise_shape(model), seed=1)
+    labels = None if num_classes is None else np.array([1, 5, 9])
+    fast = make_sampler(model, "fast")
+    assert isinstance(fast, MultiScaleCachedSampler)
+    images = fast.sample(noise, labels=labels)
+    # bug: a scale's position computed before its inputs, a shift not folded, a wrong tap
+    np.testing.assert_array_equal(images, ReferenceSampler(model).sample(noise, labels=labels))
     values = set(np.unique(images))
     assert values <= set(range(lik.levels)) and len(values) > 1
+    # completion: the known pixels kept, the rest as the reference draws them
+    initial = np.full((3, S, S, 1), lik.levels - 1, "float32")
+    done = fast.sample(noise, labels=labels, initial=initial, start=19)
+    np.testing.assert_array_equal(done.reshape(3, -1)[:, :19], lik.levels - 1)
+    expected = ReferenceSampler(model).sample(noise, labels=labels, initial=initial, start=19)
+    np.testing.assert_array_equal(done, expected)
+
+
+def test_fast_multiscale_sampler_at_28x28():
+    """The real image size: 28 -> 14 -> 7 (odd at the coarsest scale)."""
+    keras.utils.set_random_seed(5)
+    model = build_pixelcnn_pp(filters=2, num_resnets=1, dropout=0.0)
+    noise = draw_noise(2, noise_shape(model), seed=2)
+    fast = make_sampler(model, "fast").sample(noise)
+    np.testing.assert_array_equal(fast, ReferenceSampler(model).sample(noise))
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="reads the parameters out of an eager run of the sampler (TensorFlow's eager loops)",
+)
+def test_fast_multiscale_parameters_match_a_forward_pass():
+    """Every parameter the sampler drew a pixel with agrees (1e-4) with a
+    full forward pass on the finished images (causality makes those the
+    parameters of each pixel)."""
+    model = _model(lik=DiscretizedLogisticMixture(2))
+    fast = MultiScaleCachedSampler(model)
+    recorded = []
+    inner = fast.likelihood
+
+    class Recording:
+        noise_channels, levels = inner.noise_channels, inner.levels
+
+        def sample(self, params, noise):
+            recorded.append(ops.convert_to_numpy(params)[:, 0, 0])
+            return inner.sample(params, noise)
+
+    fast.likelihood = Recording()
+    fast._fill = fast._fill_rows  # eager: the loops run in Python
+    noise = draw_noise(2, noise_shape(model), seed=3)
+    images = fast.sample(noise)
+    params = np.stack(recorded, 1)  # (batch, pixels, num_params), raster order
+    forward = ops.convert_to_numpy(model(images)).reshape(2, S * S, -1)
+    np.testing.assert_allclose(params, forward, atol=1e-4)
 
 
 @pytest.mark.skipif(

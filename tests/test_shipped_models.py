@@ -20,6 +20,7 @@ from keras_pixelcnn import (
 )
 from keras_pixelcnn.data import TEST_STREAM, binarize_dynamic
 from keras_pixelcnn.models.contract import is_conditional, levels, noise_shape
+from keras_pixelcnn.sampling import make_sampler
 
 SAVED = Path(__file__).resolve().parents[1] / "saved_models"
 CLASSIFIER = "mnist_classifier"
@@ -41,16 +42,12 @@ def test_metrics_file_is_consistent(name):
     assert metrics["epochs"] >= 1
 
 
-# PixelCNN++ has no cached form yet: its "fast" sampler is the reference one
-CACHED = [name for name in SHIPPED if not name.startswith("pixelcnn_pp")]
-
-
-@pytest.mark.parametrize("name", CACHED)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_fast_sampler_reproduces_reference_on_shipped_model(name):
     model = load_model(SAVED / f"{name}.keras")
     noise = draw_noise(2, noise_shape(model), seed=11)
     labels = [3, 8] if is_conditional(model) else None
-    fast = CachedSampler(model).sample(noise, labels=labels)
+    fast = make_sampler(model, "fast").sample(noise, labels=labels)
     ref = ReferenceSampler(model).sample(noise, labels=labels)
     np.testing.assert_array_equal(fast, ref)
 

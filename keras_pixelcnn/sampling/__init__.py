@@ -57,12 +57,12 @@ def make_sampler(model, name="fast"):
 
         return ReferenceSampler(model)
     if name == "fast":
-        from keras_pixelcnn.sampling.cached import CachedSampler, has_no_cached_form
+        from keras_pixelcnn.sampling.cached import CachedSampler, is_multiscale
 
-        if has_no_cached_form(model):  # PixelCNN++: see cached.py
-            from keras_pixelcnn.sampling.reference import ReferenceSampler
+        if is_multiscale(model):  # PixelCNN++
+            from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
 
-            return ReferenceSampler(model)
+            return MultiScaleCachedSampler(model)
         return CachedSampler(model)
     raise PixelCNNError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 

@@ -25,11 +25,9 @@ about one forward pass instead of 784.
 Given the same noise (and labels) the images are identical to the
 reference sampler's.
 
-Not yet cached: PixelCNN++ (`models/pixelcnn_pp.py`). Its strided and
-transposed shifted convolutions need per-scale caches updated every second
-row and column (Ramachandran et al. 2017 do this); until they exist,
-`make_sampler(model, "fast")` returns the reference sampler for these
-models (`has_no_cached_form`), with the same images for the same noise.
+Multi-scale graphs (PixelCNN++, with strided and transposed shifted
+convolutions) have their own cached sampler, `cached_multiscale.py`;
+`make_sampler(model, "fast")` picks it (`is_multiscale`).
 """
 
 import enum
@@ -43,9 +41,9 @@ from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
-def has_no_cached_form(model):
-    """True for models with layers this sampler cannot cache yet (the
-    PixelCNN++ shifted and strided convolutions)."""
+def is_multiscale(model):
+    """True for PixelCNN++-style graphs (shifted, strided and transposed
+    convolutions), which `MultiScaleCachedSampler` samples."""
     from keras_pixelcnn.layers.shifted_conv import _ShiftedConv2D, _ShiftedConv2DTranspose
 
     return any(

@@ -1,0 +1,420 @@
+"""Fast cached sampling for multi-scale causal graphs: PixelCNN++.
+
+PixelCNN++ (models/pixelcnn_pp.py) halves the image twice with strided
+shifted convolutions and doubles it back with transposed ones, and shifts
+its two streams by one row / one column. `CachedSampler` (cached.py) knows
+one scale; this sampler gives every tensor of the graph a *scale* s (1, 2,
+4: its size is the image's / s) besides its dependence kind:
+
+- *row* tensors (the down-shifted "up" stream `u`) see only image rows above;
+  at the start of image row i, row i // s of each is computed, whole;
+- *pixel* tensors (the down-right-shifted "up-left" stream `ul`) see the
+  current row to the left; at pixel (i, j), position (i // s, j // s) of each
+  is computed.
+
+A scale-s tensor is thus recomputed at each of the s (or s × s) image rows
+(pixels) that map to it: the same value each time, since its inputs are
+complete at the first of them (the causality test of PixelCNN++ checks the
+graph itself). A shifted convolution reads a window of its input's cache
+(strided: at the input's scale), a `DownShift` / `RightShift` that follows one
+is folded into its window (and gives zeros on the first row / column), a
+transposed convolution reads the one input position (pixel tensors; kernel ==
+stride) or the input row (row tensors) that feeds the output. Every other
+layer is pointwise. The image enters through its `Rescaling` and the
+`BorderIndicator` channel of ones, kept in the canvas.
+
+Each step costs about one position of every pixel layer, so a whole image
+costs a few forward passes (the downsampled layers are computed at full
+rate), not 784. Given the same noise, the images are those of the reference
+sampler; the parameters agree to float32 rounding.
+"""
+
+import numpy as np
+from keras import layers, ops
+
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.layers.concat_elu import ConcatELU
+from keras_pixelcnn.layers.gated_resnet import SigmoidGate
+from keras_pixelcnn.layers.output_distribution import OutputDistribution
+from keras_pixelcnn.layers.shifted_conv import (
+    BorderIndicator,
+    DownShift,
+    RightShift,
+    _pads,
+    _ShiftedConv2D,
+    _ShiftedConv2DTranspose,
+)
+from keras_pixelcnn.sampling.cached import CachedSampler
+
+CONST, ROW, PIXEL = 0, 1, 2
+POINTWISE = (
+    layers.Add,
+    layers.Concatenate,
+    layers.Dropout,
+    layers.ELU,
+    layers.Activation,
+    layers.Identity,
+    ConcatELU,
+    SigmoidGate,
+    OutputDistribution,
+)
+
+
+class _Step:
+    def __init__(self, node, kind, scale, op, out, source=None, window=None):
+        self.node = node
+        self.kind = kind
+        self.scale = scale
+        self.op = op  # "const", "point", "conv" or "deconv"
+        self.out = out  # the tensor id it computes (a fused shift's output)
+        self.source = source  # the tensor a conv / deconv reads
+        self.window = window  # conv: (stride, pad_top, pad_left, shift_down, shift_right)
+
+
+class MultiScaleCachedSampler(CachedSampler):
+    """The cached sampler for PixelCNN++ graphs (see the module docstring).
+
+    Args:
+        model: a PixelCNN++ `keras.Model` (`build_pixelcnn_pp`).
+
+    Example:
+
+    >>> sampler = MultiScaleCachedSampler(model)
+    >>> images = sampler.sample(draw_noise(64, noise_shape(model), seed=0))
+    """
+
+    # ----------------------------------------------------------------- plan
+    def _plan(self):
+        model = self.model
+        if len(model.outputs) != 1:
+            raise PixelCNNError("the fast sampler needs a model with one output")
+        image = model.inputs[0]
+        self.height, self.width, channels = image.shape[1:]
+        if channels != 1:
+            raise PixelCNNError("the fast sampler supports single-channel images only")
+        nodes = [
+            node
+            for depth in sorted(model._nodes_by_depth, reverse=True)
+            for node in model._nodes_by_depth[depth]
+            if node.operation and not node.is_input
+        ]
+        readers = {}
+        for node in nodes:
+            for t in node.input_tensors:
+                readers.setdefault(id(t), []).append(node)
+        info = {}  # tensor id -> (kind, scale)
+        self.label_id = None
+        if len(model.inputs) == 2:
+            self.label_id = id(model.inputs[1])
+            info[self.label_id] = (CONST, None)
+        # The canvas: the image, after its Rescaling and BorderIndicator.
+        canvas = id(image)
+        self.input_transform, self.border = None, False
+        for kind in (layers.Rescaling, BorderIndicator):
+            users = readers.get(canvas, [])
+            if len(users) == 1 and isinstance(users[0].operation, kind):
+                if kind is layers.Rescaling:
+                    self.input_transform = users[0].operation
+                else:
+                    self.border = True
+                nodes.remove(users[0])
+                canvas = id(users[0].outputs[0])
+        self.image_id = canvas
+        info[canvas] = (PIXEL, 1)
+        pads = {canvas: [0, 0, 0]}
+        self.const_steps, self.row_steps, self.pixel_steps = [], [], []
+        folded = set()
+        for node in nodes:
+            if id(node) in folded:
+                continue
+            layer = node.operation
+            in_ids = [id(t) for t in node.input_tensors]
+            if any(i not in info for i in in_ids) or len(node.outputs) != 1:
+                raise self._unsupported(layer)
+            kinds = [info[i][0] for i in in_ids]
+            out = id(node.outputs[0])
+            if all(k == CONST for k in kinds):
+                step = _Step(node, CONST, None, "const", out)
+                self.const_steps.append(step)
+                info[out] = (CONST, None)
+                continue
+            if isinstance(layer, _ShiftedConv2D):
+                step = self._plan_conv(node, layer, in_ids[0], info, readers, pads, folded)
+            elif isinstance(layer, _ShiftedConv2DTranspose):
+                source = in_ids[0]
+                kind, scale = info[source]
+                if scale % 2 or tuple(layer.strides) != (2, 2):
+                    raise self._unsupported(layer)
+                if kind == PIXEL and not (layer.right and tuple(layer.kernel_size) == (2, 2)):
+                    raise self._unsupported(layer)
+                pads.setdefault(source, [0, 0, 0])
+                step = _Step(node, kind, scale // 2, "deconv", out, source)
+            elif isinstance(layer, POINTWISE) or (
+                type(layer) is layers.Conv2D
+                and tuple(layer.kernel_size) == (1, 1)
+                and tuple(layer.strides) == (1, 1)
+            ):
+                scales = {info[i][1] for i in in_ids if info[i][0] != CONST}
+                if len(scales) != 1 or canvas in in_ids:
+                    raise self._unsupported(layer)
+                step = _Step(node, max(kinds), scales.pop(), "point", out)
+            else:
+                raise self._unsupported(layer)
+            info[step.out] = (step.kind, step.scale)
+            (self.row_steps if step.kind == ROW else self.pixel_steps).append(step)
+        self.output_id = id(model.outputs[0])
+        if info.get(self.output_id) != (PIXEL, 1):
+            raise PixelCNNError("the model's output is not a full-size pixel tensor")
+        self.info, self.pads = info, pads
+        self.cached = [t for t in pads if t != canvas]
+
+    def _plan_conv(self, node, layer, source, info, readers, pads, folded):
+        """A shifted convolution, with the shift that follows it folded in."""
+        kind_in, scale_in = info[source]
+        stride = layer.strides[0]
+        if tuple(layer.strides) != (stride, stride) or tuple(layer.dilation_rate) != (1, 1):
+            raise self._unsupported(layer)
+        kh, kw = layer.kernel_size
+        (top, _), (left, right) = _pads(layer.kernel_size, layer.right)
+        out = id(node.outputs[0])
+        down = right_shift = 0
+        users = readers.get(out, [])
+        if len(users) == 1 and isinstance(users[0].operation, (DownShift, RightShift)):
+            folded.add(id(users[0]))
+            down = int(isinstance(users[0].operation, DownShift))
+            right_shift = 1 - down
+            out = id(users[0].outputs[0])
+        # Output (r, c) reads input rows stride * (r - down) - top + [0, kh) and
+        # columns stride * (c - right_shift) - left + [0, kw), at the input's scale.
+        last_row = -stride * down - top + kh - 1  # relative to stride * r
+        last_col = -stride * right_shift - left + kw - 1  # relative to stride * c
+        if source == self.image_id:  # must see strictly earlier pixels only
+            if last_row == 0 and last_col >= 0:
+                raise PixelCNNError(
+                    f"layer {layer.name} sees the current pixel: the model is not causal"
+                )
+            kind = ROW if last_row < 0 else PIXEL
+        else:
+            kind = kind_in
+            if kind_in == PIXEL and last_row == 0 and last_col > 0:
+                raise PixelCNNError(
+                    f"layer {layer.name} sees later pixels of the current row: "
+                    "the model is not causal"
+                )
+        pad = pads.setdefault(source, [0, 0, 0])
+        pad[0] = max(pad[0], top + stride * down)
+        pad[1] = max(pad[1], left + stride * right_shift)
+        pad[2] = max(pad[2], right)
+        window = (stride, top, left, down, right_shift)
+        return _Step(node, kind, scale_in * stride, "conv", out, source, window)
+
+    # ------------------------------------------------------------- compute
+    def _size(self, tensor_id):
+        scale = self.info[tensor_id][1]
+        return self.height // scale, self.width // scale
+
+    def _conv(self, step, src, r, c, ncols):
+        """Output row r (all `ncols` columns, c = 0) or position (r, c)."""
+        layer = step.node.operation
+        stride, top, left, down, right_shift = step.window
+        kh, kw = layer.kernel_size
+        pad_top, pad_left, _ = self.pads[step.source]
+        row0 = stride * (r - down) - top + pad_top
+        col0 = stride * (c - right_shift) - left + pad_left
+        width = (ncols - 1) * stride + kw
+        window = ops.slice(src, [0, row0, col0, 0], [ops.shape(src)[0], kh, width, src.shape[3]])
+        dtype = layer.compute_dtype
+        kernel = ops.cast(layer.kernel, dtype)
+        window = ops.cast(window, dtype)
+        if ncols == 1:
+            flat = ops.reshape(window, (ops.shape(window)[0], -1))
+            out = ops.matmul(flat, ops.reshape(kernel, (-1, kernel.shape[-1])))
+            out = ops.reshape(out, (-1, 1, 1, kernel.shape[-1]))
+        else:
+            out = ops.conv(window, kernel, strides=(1, stride), padding="valid")
+        if layer.use_bias:
+            out = out + ops.cast(layer.bias, dtype)
+        if layer.activation is not None:
+            out = layer.activation(out)
+        if down:  # a DownShift gives zeros on the first row
+            out = out * ops.cast(r >= 1, out.dtype)
+        if right_shift:
+            if ncols == 1:
+                out = out * ops.cast(c >= 1, out.dtype)
+            else:
+                keep = (np.arange(ncols) >= 1).astype("float32")[None, None, :, None]
+                out = out * ops.cast(keep, out.dtype)
+        return out
+
+    def _deconv(self, step, src, r, c, ncols):
+        """A transposed convolution's output row r, or position (r, c)."""
+        layer = step.node.operation
+        pad_top, pad_left, _ = self.pads[step.source]
+        dtype = layer.compute_dtype
+        kernel = ops.cast(layer.kernel, dtype)  # (kh, kw, filters, channels)
+        in_r = r // 2
+        if ncols == 1:  # kernel == stride: one input position, one tap
+            value = ops.slice(
+                src,
+                [0, in_r + pad_top, c // 2 + pad_left, 0],
+                [ops.shape(src)[0], 1, 1, src.shape[3]],
+            )
+            tap = ops.slice(kernel, [r % 2, c % 2, 0, 0], [1, 1, kernel.shape[2], kernel.shape[3]])
+            out = ops.matmul(
+                ops.reshape(ops.cast(value, dtype), (-1, src.shape[3])),
+                ops.transpose(ops.reshape(tap, (kernel.shape[2], kernel.shape[3]))),
+            )
+            out = ops.reshape(out, (-1, 1, 1, kernel.shape[2]))
+        else:
+            in_w = self.width // self.info[step.source][1]
+            row = ops.slice(
+                src, [0, in_r + pad_top, pad_left, 0], [ops.shape(src)[0], 1, in_w, src.shape[3]]
+            )
+            taps = ops.slice(
+                kernel, [r % 2, 0, 0, 0], [1, kernel.shape[1], kernel.shape[2], kernel.shape[3]]
+            )
+            full = ops.conv_transpose(ops.cast(row, dtype), taps, strides=(1, 2), padding="valid")
+            (_, _), (c0, c1) = layer._crop(1, in_w)
+            out = full[:, :, c0:c1, :]
+        if layer.use_bias:
+            out = out + ops.cast(layer.bias, dtype)
+        if layer.activation is not None:
+            out = layer.activation(out)
+        return out
+
+    def _value(self, step, values, caches, canvas, r, c, ncols):
+        if step.op == "point":
+            return self._call(step, values)
+        src = canvas if step.source == self.image_id else caches[self.cached.index(step.source)]
+        if step.op == "conv":
+            return self._conv(step, src, r, c, ncols)
+        return self._deconv(step, src, r, c, ncols)
+
+    def _store(self, caches, tensor_id, r, c, value):
+        if tensor_id in self.pads and tensor_id != self.image_id:
+            k = self.cached.index(tensor_id)
+            top, left, _ = self.pads[tensor_id]
+            caches[k] = ops.slice_update(
+                caches[k], [0, r + top, c + left, 0], ops.cast(value, caches[k].dtype)
+            )
+
+    def _fill_rows(self, canvas, caches, noise, initial, labels, start, row_start, row_stop):
+        caches = list(caches)
+        batch = ops.shape(canvas)[0]
+        width = self.width
+        consts = {}
+        if self.label_id is not None:
+            consts[self.label_id] = labels
+        for step in self.const_steps:
+            consts[step.out] = self._call(step, consts)
+        top, pad_left, _ = self.pads[self.image_id]
+
+        def row_body(i, state):
+            canvas, caches = state[0], list(state[1:])
+            row_values = dict(consts)
+            for step in self.row_steps:
+                r = i // step.scale
+                value = self._value(step, row_values, caches, canvas, r, 0, width // step.scale)
+                row_values[step.out] = value
+                self._store(caches, step.out, r, 0, value)
+
+            def pixel_body(j, state):
+                canvas, caches = state[0], list(state[1:])
+                values = dict(consts)
+                for tensor_id, value in row_values.items():
+                    kind, scale = self.info.get(tensor_id, (CONST, None))
+                    if kind == ROW:
+                        values[tensor_id] = ops.slice(
+                            value, [0, 0, j // scale, 0], [batch, 1, 1, ops.shape(value)[3]]
+                        )
+                for step in self.pixel_steps:
+                    r, c = i // step.scale, j // step.scale
+                    value = self._value(step, values, caches, canvas, r, c, 1)
+                    values[step.out] = value
+                    self._store(caches, step.out, r, c, value)
+                params = ops.cast(values[self.output_id], "float32")
+                u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
+                sampled = ops.cast(self.likelihood.sample(params, u)[..., None], canvas.dtype)
+                known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, 1])
+                value = ops.where(i * width + j < start, known, sampled)
+                if self.input_transform is not None:
+                    value = ops.cast(self.input_transform(value), canvas.dtype)
+                if self.border:
+                    value = ops.concatenate([value, ops.ones_like(value)], axis=-1)
+                canvas = ops.slice_update(canvas, [0, i + top, j + pad_left, 0], value)
+                return (canvas, *caches)
+
+            return ops.fori_loop(0, width, pixel_body, (canvas, *caches))
+
+        state = ops.fori_loop(row_start, row_stop, row_body, (canvas, *caches))
+        return state[0], tuple(state[1:])
+
+    # ------------------------------------------------------------------ API
+    def _channels(self, tensor_id):
+        if tensor_id == self.image_id:
+            return 2 if self.border else 1
+        step = next(s for s in self.row_steps + self.pixel_steps if s.out == tensor_id)
+        return step.node.outputs[0].shape[-1]
+
+    def _empty(self, tensor_id, batch):
+        top, left, right = self.pads[tensor_id]
+        h, w = self._size(tensor_id)
+        return np.zeros((batch, h + top, w + left + right, self._channels(tensor_id)), "float32")
+
+    def _canvas(self, known, batch):
+        """The padded canvas holding the known (rescaled) pixels and, with a
+        border channel, ones inside the image."""
+        canvas = self._empty(self.image_id, batch)
+        top, left, _ = self.pads[self.image_id]
+        h, w = self.height, self.width
+        canvas[:, top : top + h, left : left + w, :1] = known
+        if self.border:
+            canvas[:, top : top + h, left : left + w, 1] = 1.0
+        return canvas
+
+    def sample_tensor(self, noise, labels=None):
+        """Traceable sampling of a whole batch (SavedModel export)."""
+        batch = ops.shape(noise)[0]
+        h, w = self.height, self.width
+        top, left, right = self.pads[self.image_id]
+        inner = ops.zeros((batch, h, w, 1), "float32")
+        if self.border:
+            inner = ops.concatenate([inner, ops.ones_like(inner)], axis=-1)
+        canvas = ops.pad(inner, [[0, 0], [top, 0], [left, right], [0, 0]])
+        caches = []
+        for t in self.cached:
+            pad_top, pad_left, pad_right = self.pads[t]
+            th, tw = self._size(t)
+            shape = (batch, th + pad_top, tw + pad_left + pad_right, self._channels(t))
+            caches.append(ops.zeros(shape, "float32"))
+        canvas, _ = self._fill_rows(
+            canvas, tuple(caches), noise, ops.zeros((batch, h, w, 1), "float32"), labels, 0, 0, h
+        )
+        return self._to_data(canvas[:, top : top + h, left : left + w, :1])
+
+    def _sample_chunk(self, noise, labels, initial, start, progress):
+        batch, h, w, _ = noise.shape
+        known = initial
+        if self.input_transform is not None:
+            known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
+        canvas = ops.convert_to_tensor(self._canvas(known, batch))
+        caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self.cached)
+        args = (
+            ops.convert_to_tensor(noise),
+            ops.convert_to_tensor(initial),
+            None if labels is None else ops.convert_to_tensor(labels),
+            ops.convert_to_tensor(start, "int32"),
+        )
+        for row in range(h):
+            canvas, caches = self._fill(
+                canvas,
+                caches,
+                *args,
+                ops.convert_to_tensor(row, "int32"),
+                ops.convert_to_tensor(row + 1, "int32"),
+            )
+            if progress is not None:
+                progress((row + 1) * w, h * w)
+        top, left, _ = self.pads[self.image_id]
+        canvas = canvas[:, top : top + h, left : left + w, :1]
+        return ops.convert_to_numpy(self._to_data(canvas))
