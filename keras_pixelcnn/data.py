@@ -155,10 +155,11 @@ BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binar
 
 
 def _offline_error(reason, name="MNIST"):
-    return PixelCNNError(
-        f"could not load {name} with tensorflow-datasets ({reason}); "
-        "pass --data PATH to a local mnist.npz"
-    )
+    if name == BINARIZED_MNIST:
+        advice = "it needs the network once; offline, --data mnist.npz --binarize dynamic"
+    else:
+        advice = "pass --data PATH to a local mnist.npz"
+    return PixelCNNError(f"could not load {name} with tensorflow-datasets ({reason}); {advice}")
 
 
 def probe_download_host(url=None, timeout=PROBE_TIMEOUT):

@@ -191,3 +191,22 @@ def test_a_conditional_model_refuses_unlabeled_test_data():
         # bug: a conditional model scored against labels that are all 0
         with pytest.raises(UsageError, match="binarized_mnist has no labels"):
             load_test_split("binarized_mnist", (28, 28, 1), conditional=True)
+
+
+def test_binarized_mnist_offline_fails_fast_with_advice(tmp_path, monkeypatch):
+    import socket
+    import time
+
+    from keras_pixelcnn import data
+
+    with socket.socket() as s:  # a local port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/"
+    monkeypatch.setattr(data, "BINARIZED_MNIST_URL", dead)
+    begin = time.monotonic()
+    with pytest.raises(PixelCNNError) as error:
+        data.load_binarized_mnist(data_dir=str(tmp_path))  # no prepared copy there
+    assert time.monotonic() - begin < 30  # bug: tfds's minutes of retries
+    message = str(error.value)
+    assert "could not load binarized_mnist" in message and "unreachable" in message
+    assert "--data mnist.npz --binarize dynamic" in message
