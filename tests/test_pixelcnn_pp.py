@@ -201,3 +201,33 @@ def test_training_pixelcnn_pp_on_256_levels(tmp_path):
     assert 0 < metrics["test_nll"]["bits_per_dim"] < 9
     model = keras.saving.load_model(tmp_path / "run/model.keras")
     assert model.name == "pixelcnn_pp" and len(model.inputs) == 2
+
+
+def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
+    from keras import layers
+
+    from keras_pixelcnn.errors import PixelCNNError
+    from keras_pixelcnn.layers import BorderIndicator, RightShift
+    from keras_pixelcnn.layers.output_distribution import OutputDistribution
+
+    lik = DiscretizedLogisticMixture(2)
+
+    def graph(middle):
+        image = keras.Input((S, S, 1))
+        x = BorderIndicator()(layers.Rescaling(1 / 127.5, offset=-1.0)(image))
+        x = RightShift()(DownRightShiftedConv2D(4, (2, 1))(x))  # sees strictly earlier pixels
+        x = middle(x)
+        return keras.Model(image, OutputDistribution(lik)(layers.Conv2D(6, 1)(x)))
+
+    # a down-shifted 2x3 convolution of a pixel tensor sees the next pixel of its row
+    leaky = graph(lambda x: DownShiftedConv2D(4, (2, 3), name="leaky")(x))
+    with pytest.raises(PixelCNNError, match="layer leaky sees later pixels"):
+        MultiScaleCachedSampler(leaky)
+    pooled = graph(lambda x: layers.MaxPooling2D(1, name="pool")(x))
+    with pytest.raises(PixelCNNError, match="does not support layer 'pool'"):
+        MultiScaleCachedSampler(pooled)
+    fine = graph(lambda x: DownRightShiftedConv2D(4, (2, 2))(x))
+    noise = draw_noise(2, noise_shape(fine), seed=0)
+    np.testing.assert_array_equal(
+        MultiScaleCachedSampler(fine).sample(noise), ReferenceSampler(fine).sample(noise)
+    )
