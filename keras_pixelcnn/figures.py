@@ -155,7 +155,8 @@ def partial_images(images, step):
     images = np.asarray(images, "float32")
     n = len(images)
     flat = images.reshape(n, -1).copy()
-    flat[:, step:] = UNKNOWN
+    top = 255.0 if images.size and images.max() > 1.0 else 1.0  # 256-level images: 0..255
+    flat[:, step:] = UNKNOWN * top
     return flat.reshape(images.shape)
 
 

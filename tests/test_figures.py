@@ -108,3 +108,15 @@ def test_loss_curve_marks_where_a_resumed_invocation_took_over():
         "validation",
         "resumed",
     ]
+
+
+def test_unknown_pixels_are_grey_for_256_level_images_too():
+    from keras_pixelcnn.figures import image_grid, partial_images
+
+    gray = np.full((2, 4, 4, 1), 200.0, "float32")
+    shown = image_grid(partial_images(gray, 5), pad=0)
+    # bug: the 0.5 marker divided by 255 with the pixels (black, not grey)
+    assert np.allclose(shown[shown != shown.max()], 0.5)
+    assert np.allclose(shown.max(), 200 / 255)
+    binary = np.ones((2, 4, 4, 1), "float32")
+    assert np.allclose(np.unique(image_grid(partial_images(binary, 5), pad=0)), [0.5, 1.0])

@@ -184,3 +184,15 @@ def test_cli_trains_and_generates_256_level_digits(fake_npz, tmp_path):
     assert bad.stderr.strip() == (
         "error: --likelihood bernoulli does not model 256-level pixels; use logistic-mixture"
     )
+
+
+def test_completion_of_256_level_digits_hides_them_in_grey():
+    from keras_pixelcnn.sampling.completion import complete_test_digits
+
+    model = _model("pixelcnn", shape=(28, 28, 1))
+    test = _gray_mnist().test
+    originals, occluded, done, _ = complete_test_digits(model, test, 0, 2, 20, num_completions=1)
+    # bug: the binary models' 0.5, which draws black beside 0..255 pixels
+    assert np.all(occluded[:, 20:] == 127.5)
+    np.testing.assert_array_equal(occluded[:, :20], originals[:, :20])
+    np.testing.assert_array_equal(done[:, 0, :20], originals[:, :20])

@@ -67,14 +67,19 @@ def complete_test_digits(
     seed=0,
     sampler="fast",
     progress=None,
-    fill=0.5,
+    fill=None,
 ):
     """Completes the test digits `offset .. offset + num - 1` of the split
     `test` (with their labels, for conditional models).
 
     Returns `(originals, occluded, completions, row_titles)`: what
-    `figures.save_completion_figure` draws; hidden pixels are `fill` (grey).
+    `figures.save_completion_figure` draws; hidden pixels are `fill` (default:
+    mid-grey, 0.5 for binary models, 127.5 for 256-level ones).
     """
+    if fill is None:
+        from keras_pixelcnn.models.contract import levels
+
+        fill = 0.5 * (levels(model) - 1)
     if offset + num > len(test):
         raise UsageError(f"--offset {offset} + --num {num} exceeds the {len(test)} test digits")
     images = test.images[offset : offset + num]
