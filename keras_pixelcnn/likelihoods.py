@@ -26,8 +26,22 @@ from keras import ops
 from keras_pixelcnn.data import LIKELIHOODS  # noqa: F401 (the names, re-exported)
 
 
+class _Likelihood:
+    """What every likelihood shares: rebuilt from its config, equal when the
+    configs are."""
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+    __hash__ = None
+
+
 @keras.saving.register_keras_serializable(package="keras_pixelcnn")
-class Bernoulli:
+class Bernoulli(_Likelihood):
     """Binary pixels: one logit l per pixel, p(x = 1) = sigmoid(l).
 
     Example:
@@ -53,19 +67,12 @@ class Bernoulli:
     def get_config(self):
         return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.get_config() == self.get_config()
-
     def __repr__(self):
         return "Bernoulli()"
 
 
 @keras.saving.register_keras_serializable(package="keras_pixelcnn")
-class DiscretizedLogisticMixture:
+class DiscretizedLogisticMixture(_Likelihood):
     """A mixture of `num_mixtures` logistics discretized to the 256 values
     0..255 of a one-channel 8-bit pixel (PixelCNN++).
 
@@ -161,13 +168,6 @@ class DiscretizedLogisticMixture:
 
     def get_config(self):
         return {"num_mixtures": self.num_mixtures, "min_log_scale": self.min_log_scale}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other.get_config() == self.get_config()
 
     def __repr__(self):
         return f"DiscretizedLogisticMixture(num_mixtures={self.num_mixtures})"

@@ -112,6 +112,17 @@ def check_image_shape(input_shape):
         )
 
 
+def check_num_classes(num_classes):
+    """Raises `ValueError` unless `num_classes` is None (unconditional) or an int >= 2."""
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
+    ):
+        raise ValueError(
+            "Invalid value for argument `num_classes`. Expected None or an int >= 2. "
+            f"Received: num_classes={num_classes!r}"
+        )
+
+
 def check_int_arg(name, value, minimum=1):
     """Raises `ValueError` (Keras style) unless `value` is an int >= `minimum`."""
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

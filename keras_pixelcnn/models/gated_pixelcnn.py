@@ -6,7 +6,7 @@ import keras
 from keras import layers
 
 from keras_pixelcnn.layers import gated_block
-from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
+from keras_pixelcnn.models.contract import check_image_shape, check_int_arg, check_num_classes
 from keras_pixelcnn.models.heads import network_input, output_parameters, resolve_likelihood
 
 
@@ -58,13 +58,7 @@ def build_gated_pixelcnn(
     check_int_arg("condition_dim", condition_dim)
     if head_filters is not None:
         check_int_arg("head_filters", head_filters)
-    if num_classes is not None and (
-        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
-    ):
-        raise ValueError(
-            "Invalid value for argument `num_classes`. Expected None or an int >= 2. "
-            f"Received: num_classes={num_classes!r}"
-        )
+    check_num_classes(num_classes)
     check_image_shape(input_shape)
     likelihood = resolve_likelihood(likelihood)
     image = keras.Input(shape=tuple(input_shape), name="image")

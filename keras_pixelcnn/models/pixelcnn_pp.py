@@ -18,7 +18,7 @@ from keras_pixelcnn.layers.shifted_conv import (
     RightShift,
 )
 from keras_pixelcnn.likelihoods import DiscretizedLogisticMixture
-from keras_pixelcnn.models.contract import check_image_shape, check_int_arg
+from keras_pixelcnn.models.contract import check_image_shape, check_int_arg, check_num_classes
 from keras_pixelcnn.models.heads import network_input, output_parameters
 
 NUM_SCALES = 3  # 28 -> 14 -> 7 and back
@@ -84,13 +84,7 @@ def build_pixelcnn_pp(
             f"Invalid value for argument `dropout`. Expected a number in [0, 1). "
             f"Received: dropout={dropout!r}"
         )
-    if num_classes is not None and (
-        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
-    ):
-        raise ValueError(
-            "Invalid value for argument `num_classes`. Expected None or an int >= 2. "
-            f"Received: num_classes={num_classes!r}"
-        )
+    check_num_classes(num_classes)
     lik = DiscretizedLogisticMixture(10) if likelihood is None else likelihood
     image = keras.Input(shape=tuple(input_shape), name="image")
     inputs = [image]

@@ -364,8 +364,7 @@ class CachedSampler:
             0,
             self.height,
         )
-        top, left, _ = self.pads[self.image_id]
-        return self._to_data(canvas[:, top : top + self.height, left : left + self.width])
+        return self._to_data(self._image(canvas))
 
     def _to_data(self, images):
         """The canvas's values in data units (undoes the input `Rescaling`)."""
@@ -423,12 +422,10 @@ class CachedSampler:
 
     def _sample_chunk(self, noise, labels, initial, start, progress):
         batch, h, w, _ = noise.shape
-        canvas = self._empty(self.image_id, batch)
-        top, left, _ = self.pads[self.image_id]
         known = initial
         if self.input_transform is not None:
             known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
-        canvas[:, top : top + h, left : left + w] = known  # known pixels
+        canvas = self._canvas(known, batch)
         caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self.cached)
         canvas = ops.convert_to_tensor(canvas)
         args = (
@@ -447,8 +444,19 @@ class CachedSampler:
             )
             if progress is not None:
                 progress((row + 1) * w, h * w)
-        canvas = canvas[:, top : top + h, left : left + w]
-        return ops.convert_to_numpy(self._to_data(canvas))
+        return ops.convert_to_numpy(self._to_data(self._image(canvas)))
+
+    def _canvas(self, known, batch):
+        """The padded canvas (NumPy) holding the known pixels."""
+        canvas = self._empty(self.image_id, batch)
+        top, left, _ = self.pads[self.image_id]
+        canvas[:, top : top + self.height, left : left + self.width] = known
+        return canvas
+
+    def _image(self, canvas):
+        """The image part of a canvas (its padding cut off)."""
+        top, left, _ = self.pads[self.image_id]
+        return canvas[:, top : top + self.height, left : left + self.width, :1]
 
 
 MIN_IMAGES_PER_THREAD = 8

@@ -364,12 +364,10 @@ class MultiScaleCachedSampler(CachedSampler):
     def _canvas(self, known, batch):
         """The padded canvas holding the known (rescaled) pixels and, with a
         border channel, ones inside the image."""
-        canvas = self._empty(self.image_id, batch)
+        canvas = super()._canvas(known, batch)  # broadcasts into every channel
         top, left, _ = self.pads[self.image_id]
-        h, w = self.height, self.width
-        canvas[:, top : top + h, left : left + w, :1] = known
         if self.border:
-            canvas[:, top : top + h, left : left + w, 1] = 1.0
+            canvas[:, top : top + self.height, left : left + self.width, 1] = 1.0
         return canvas
 
     def sample_tensor(self, noise, labels=None):
@@ -390,31 +388,4 @@ class MultiScaleCachedSampler(CachedSampler):
         canvas, _ = self._fill_rows(
             canvas, tuple(caches), noise, ops.zeros((batch, h, w, 1), "float32"), labels, 0, 0, h
         )
-        return self._to_data(canvas[:, top : top + h, left : left + w, :1])
-
-    def _sample_chunk(self, noise, labels, initial, start, progress):
-        batch, h, w, _ = noise.shape
-        known = initial
-        if self.input_transform is not None:
-            known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
-        canvas = ops.convert_to_tensor(self._canvas(known, batch))
-        caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self.cached)
-        args = (
-            ops.convert_to_tensor(noise),
-            ops.convert_to_tensor(initial),
-            None if labels is None else ops.convert_to_tensor(labels),
-            ops.convert_to_tensor(start, "int32"),
-        )
-        for row in range(h):
-            canvas, caches = self._fill(
-                canvas,
-                caches,
-                *args,
-                ops.convert_to_tensor(row, "int32"),
-                ops.convert_to_tensor(row + 1, "int32"),
-            )
-            if progress is not None:
-                progress((row + 1) * w, h * w)
-        top, left, _ = self.pads[self.image_id]
-        canvas = canvas[:, top : top + h, left : left + w, :1]
-        return ops.convert_to_numpy(self._to_data(canvas))
+        return self._to_data(self._image(canvas))
