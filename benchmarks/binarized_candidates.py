@@ -46,7 +46,6 @@ def main():
     args = parser.parse_args()
 
     import keras
-    import numpy as np
 
     from keras_pixelcnn import data as data_lib
     from keras_pixelcnn.evaluation.nll import evaluate_nll
@@ -77,8 +76,7 @@ def main():
         compile_model(model, config.learning_rate)
         x, y = epoch_data(images, None, config.batch_size, 0, 0)
         deadline = Deadline(args.seconds)
-        model.fit(x, y, batch_size=64, epochs=1, shuffle=False,
-                  verbose=0, callbacks=[deadline])
+        model.fit(x, y, batch_size=64, epochs=1, shuffle=False, verbose=0, callbacks=[deadline])
         seconds = time.perf_counter() - deadline.start
         nll = evaluate_nll(model, validation)
         row = dict(
@@ -94,8 +92,10 @@ def main():
     print(f"\n{args.seconds:.0f} s each (compilation included), {keras.backend.backend()}")
     print(f"{'candidate':20s} {'params':>9s} {'steps':>6s} {'img/s':>7s} {'val nats/image':>15s}")
     for r in rows:
-        print(f"{r['name']:20s} {r['parameters']:9d} {r['steps']:6d} "
-              f"{r['images_per_second']:7.1f} {r['validation_nats_per_image']:15.2f}")
+        print(
+            f"{r['name']:20s} {r['parameters']:9d} {r['steps']:6d} "
+            f"{r['images_per_second']:7.1f} {r['validation_nats_per_image']:15.2f}"
+        )
     out = Path(__file__).with_suffix(".json")
     out.write_text(json.dumps(dict(seconds=args.seconds, rows=rows), indent=1) + "\n")
 
