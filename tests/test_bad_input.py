@@ -385,6 +385,7 @@ def test_there_are_many_distinct_cases():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.slow
 def test_bad_input(results, case):
     name, _, code, fragment, *_ = case
     if name not in results:

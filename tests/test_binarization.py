@@ -123,6 +123,7 @@ def test_cli_evaluate_dynamic_reports_draws_and_protocol(fake_npz, tmp_path, tin
     keras.backend.backend() != "tensorflow",
     reason="the draws are NumPy and backend-independent; the TF pass proves bit-identical resume",
 )
+@pytest.mark.slow
 def test_dynamic_resume_is_bit_identical(fake_npz, tmp_path):
     base = ["train", "--data", fake_npz, *TRAIN_ARGS, "--binarize", "dynamic"]
     clean = _train(base + ["--run-dir", tmp_path / "clean"])

@@ -83,6 +83,7 @@ def test_multi_worker_needs_tf_config(monkeypatch):
 
 
 @pytest.mark.parametrize("steps", [2])
+@pytest.mark.slow
 def test_two_replicas_equal_one_device(fake_npz, tmp_path, steps):
     """Global batch 16 on two replicas (8 each) gives the weights of batch 16
     on one device (two steps: the second one uses all-reduced Adam state)."""
@@ -120,6 +121,7 @@ def _free_ports(n):
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
+@pytest.mark.slow
 def test_multi_worker_on_localhost(fake_npz, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []

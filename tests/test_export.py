@@ -183,6 +183,7 @@ def test_saved_model_gets_the_permissions_of_a_normal_write(exported):
 
 
 @tf_pass_only
+@pytest.mark.slow
 def test_256_level_pixelcnn_pp_exports_sample_and_log_prob(tmp_path):
     """The SavedModel of a 256-level PixelCNN++ draws the images of the
     .keras model (2 uniforms per pixel) and scores them with the mixture."""

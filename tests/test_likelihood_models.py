@@ -159,6 +159,7 @@ def test_mismatched_levels_and_likelihood_are_refused(tmp_path):
     keras.backend.backend() != "tensorflow",
     reason="training plumbing; the other backends run the model, sampler and NLL tests",
 )
+@pytest.mark.slow
 def test_cli_trains_and_generates_256_level_digits(fake_npz, tmp_path):
     from helpers import run_cli
 

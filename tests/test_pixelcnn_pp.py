@@ -174,6 +174,7 @@ def test_fast_multiscale_parameters_match_a_forward_pass():
     keras.backend.backend() != "tensorflow",
     reason="training plumbing; the other backends run the model, sampler and NLL tests",
 )
+@pytest.mark.slow
 def test_training_pixelcnn_pp_on_256_levels(tmp_path):
     from keras_pixelcnn import TrainConfig, train
     from keras_pixelcnn.data import MNIST, Split

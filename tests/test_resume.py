@@ -85,6 +85,7 @@ def _weights(path):
     reason="backups and the batch order are backend-independent; the TF pass "
     "proves bit-identical resume (five trainings: too slow to repeat)",
 )
+@pytest.mark.slow
 def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp_path):
     base = ["train", "--data", fake_npz, *TRAIN_ARGS]
     clean = _train(base + ["--run-dir", tmp_path / "clean"])

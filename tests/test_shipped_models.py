@@ -43,6 +43,7 @@ def test_metrics_file_is_consistent(name):
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.slow
 def test_fast_sampler_reproduces_reference_on_shipped_model(name):
     model = load_model(SAVED / f"{name}.keras")
     noise = draw_noise(2, noise_shape(model), seed=11)

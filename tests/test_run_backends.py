@@ -1,0 +1,47 @@
+"""The test runner's plan covers the whole suite, and its verdict fails on
+any failed shard."""
+
+import sys
+
+import pytest
+from helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "tests"))
+import run_backends  # noqa: E402
+
+pytestmark = pytest.mark.backend_independent  # see conftest.py
+
+
+def test_the_two_shards_are_the_whole_suite():
+    (first, second) = [args for _, backend, args in run_backends.plan(["jax"], [])]
+    assert [a for a in second if not a.startswith("--ignore")] == ["tests"]
+    ignored = {a.split("=", 1)[1] for a in second if a.startswith("--ignore=")}
+    assert ignored == set(first) == set(run_backends.SHARD_1)
+    for path in first:  # a renamed file would silently fall out of the first shard
+        assert (ROOT / path).is_file(), path
+
+
+def test_torch_runs_its_list_and_named_tests_run_unsharded():
+    jobs = run_backends.plan(["tensorflow", "torch"], ["-x"])
+    assert [label for label, _, _ in jobs] == ["tensorflow 1/2", "tensorflow 2/2", "torch"]
+    assert jobs[2][2] == [*run_backends.TORCH_TESTS, "-x"]
+    named = run_backends.plan(["tensorflow", "torch"], ["tests/test_lint.py", "-q"])
+    assert named == [
+        ("tensorflow", "tensorflow", ["tests/test_lint.py", "-q"]),
+        ("torch", "torch", ["tests/test_lint.py", "-q"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "codes, ok",
+    [
+        ({"tensorflow 1/2": 0, "tensorflow 2/2": 0, "torch": 0}, True),
+        ({"tensorflow 1/2": 5, "tensorflow 2/2": 0}, True),  # a -k filter emptied one shard
+        ({"tensorflow 1/2": 0, "tensorflow 2/2": 1}, False),  # a failure in one shard
+        ({"tensorflow 1/2": 5, "tensorflow 2/2": 5}, False),  # nothing ran at all
+        ({"tensorflow 1/2": 0, "tensorflow 2/2": 0, "jax 1/2": 2}, False),  # usage error
+        ({}, False),
+    ],
+)
+def test_the_verdict(codes, ok):
+    assert run_backends.passed({label: (code, 1.0) for label, code in codes.items()}) is ok
