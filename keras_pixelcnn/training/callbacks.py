@@ -1,8 +1,10 @@
 """Training callbacks: per-epoch sample grids, a throughput report, an
-atomic best-model checkpoint and a NaN guard."""
+atomic best-model checkpoint, a NaN guard and a deferred Ctrl-C."""
 
 import math
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -159,3 +161,63 @@ class EpochProgress(keras.callbacks.ProgbarLogger):
         params = dict(params, verbose=self._verbose)
         super().set_params(params)
         self.epochs = self.total_epochs
+
+
+class DeferredInterrupt(keras.callbacks.Callback):
+    """Turns Ctrl-C during `fit` into a `KeyboardInterrupt` raised at a known
+    point: the end of the current training or validation batch, or of the
+    epoch (after the epoch's backup, when this callback comes last).
+
+    Python runs a SIGINT handler in the main thread wherever it happens to
+    be, and a `KeyboardInterrupt` raised deep inside a backend's or a
+    library's code can be swallowed there; one raised from this callback
+    always reaches `train`, which keeps the last backup and says so. A second
+    Ctrl-C interrupts at once. Use it as a context manager around `fit`: the
+    handler is installed only in the main thread, only over Python's default
+    one, and the previous handler is always restored.
+
+    Args:
+        print_fn: callable or None, told once that the run will stop.
+    """
+
+    def __init__(self, print_fn=None):
+        super().__init__()
+        self.print_fn = print_fn
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        self.requested = False
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+        return False
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.print_fn is not None:
+            self.print_fn("interrupting at the end of this step (Ctrl-C again to stop at once)")
+
+    def _check(self):
+        if self.requested:
+            self.requested = False
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()

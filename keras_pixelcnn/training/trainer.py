@@ -18,6 +18,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 
 import keras
@@ -32,6 +33,7 @@ from keras_pixelcnn.models.contract import receptive_field
 from keras_pixelcnn.runtime import fastest_jit_compile
 from keras_pixelcnn.training.callbacks import (
     BestCheckpoint,
+    DeferredInterrupt,
     Diverged,
     EpochProgress,
     EpochReport,
@@ -297,7 +299,9 @@ def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_
         grid,
         report,
         *tensorboard_callbacks(run.tensorboard, grid, report),
-        backup,  # last: the commit point of an epoch
+        backup,  # the commit point of an epoch
+        # last: Ctrl-C lands after the step's or the epoch's backup
+        DeferredInterrupt(lambda line: print(line, file=sys.stderr, flush=True)),
     ]
 
 
@@ -496,17 +500,18 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         validation = ([v.images, v.labels] if config.conditional else v.images, v.images)
         start = time.perf_counter()
         try:
-            logs = _fit_epochs(
-                model,
-                config,
-                mnist,
-                train_split,
-                validation,
-                callbacks,
-                first_epoch,
-                first_step,
-                verbose,
-            )
+            with callbacks[-1]:  # DeferredInterrupt: Ctrl-C at a known point
+                logs = _fit_epochs(
+                    model,
+                    config,
+                    mnist,
+                    train_split,
+                    validation,
+                    callbacks,
+                    first_epoch,
+                    first_step,
+                    verbose,
+                )
         except KeyboardInterrupt:
             raise _interrupted(backup, state, run) from None
         except Diverged as e:
