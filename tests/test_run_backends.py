@@ -1,13 +1,9 @@
 """The test runner's plan covers the whole suite, and its verdict fails on
 any failed shard."""
 
-import sys
-
 import pytest
+import run_backends  # tests/ is on the path, as for helpers
 from helpers import ROOT
-
-sys.path.insert(0, str(ROOT / "tests"))
-import run_backends  # noqa: E402
 
 pytestmark = pytest.mark.backend_independent  # see conftest.py
 

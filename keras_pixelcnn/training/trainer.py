@@ -288,7 +288,7 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
     return model
 
 
-def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_fn):
+def _callbacks(config, run, num_train, num_pixels, backup, interrupt, best, verbose, print_fn):
     grid = SampleGrid(run.samples, config.num_samples, config.seed, config.sampler)
     report = EpochReport(num_train, num_pixels, print_fn=print_fn)
     return [
@@ -300,8 +300,7 @@ def _callbacks(config, run, num_train, num_pixels, backup, best, verbose, print_
         report,
         *tensorboard_callbacks(run.tensorboard, grid, report),
         backup,  # the commit point of an epoch
-        # last: Ctrl-C lands after the step's or the epoch's backup
-        DeferredInterrupt(lambda line: print(line, file=sys.stderr, flush=True)),
+        interrupt,  # last: Ctrl-C lands after the step's or the epoch's backup
     ]
 
 
@@ -486,12 +485,14 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
             first_epoch,
             first_step,
         )
+        interrupt = DeferredInterrupt(lambda line: print(line, file=sys.stderr, flush=True))
         callbacks = _callbacks(
             config,
             run,
             len(train_split),
             int(np.prod(image_shape)),
             backup,
+            interrupt,
             _best_val_loss(earlier),
             verbose,
             print_fn,
@@ -500,7 +501,7 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         validation = ([v.images, v.labels] if config.conditional else v.images, v.images)
         start = time.perf_counter()
         try:
-            with callbacks[-1]:  # DeferredInterrupt: Ctrl-C at a known point
+            with interrupt:  # Ctrl-C raised at a known point
                 logs = _fit_epochs(
                     model,
                     config,
