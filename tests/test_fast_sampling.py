@@ -112,6 +112,7 @@ def test_splitting_the_batch_over_threads_changes_no_image(threads, monkeypatch)
     monkeypatch.setattr(cached, "sampling_threads", lambda batch: 1)
     whole = sampler.sample(noise, labels=labels, initial=initial, start=9)
     monkeypatch.setattr(cached, "sampling_threads", lambda batch: threads)
+    monkeypatch.setattr(sampler, "progress_interval", 0.0)  # a call (and a report) per row
     calls = []
     split = sampler.sample(
         noise, labels=labels, initial=initial, start=9, progress=lambda d, t: calls.append(d)
@@ -119,6 +120,28 @@ def test_splitting_the_batch_over_threads_changes_no_image(threads, monkeypatch)
     # bug: chunks reassembled out of order, labels or known pixels not split alike
     np.testing.assert_array_equal(split, whole)
     assert calls == [7 * (r + 1) for r in range(7)]  # one progress line per row, not per thread
+
+
+@pytest.mark.parametrize(
+    "interval, reports",
+    [
+        (0.0, [7, 14, 21, 28, 35, 42, 49]),  # a call per row
+        (60.0, [7, 49]),  # the first call is one row, the rest fit in the interval
+    ],
+)
+def test_rows_per_compiled_call_change_no_image(interval, reports, monkeypatch):
+    _, model, _ = MODELS[2]
+    noise = draw_noise(4, (7, 7, 1), seed=5)
+    labels = np.arange(4)
+    sampler = CachedSampler(model)
+    whole = sampler.sample(noise, labels=labels)  # no progress: one call for all rows
+    monkeypatch.setattr(sampler, "progress_interval", interval)
+    calls = []
+    chunked = sampler.sample(noise, labels=labels, progress=lambda d, t: calls.append((d, t)))
+    # bug: a cache not carried from one call to the next, or a row skipped or
+    # computed twice at a call boundary
+    np.testing.assert_array_equal(chunked, whole)
+    assert calls == [(d, 49) for d in reports]
 
 
 def test_sampling_threads_keep_enough_images_per_thread(monkeypatch):
