@@ -2,6 +2,7 @@
 
     python benchmarks/sampling.py                       # shipped models, batches 1 16 64 256
     python benchmarks/sampling.py --batches 64 --models saved_models/pixelcnn.keras
+    python benchmarks/sampling.py --before 2e35cf3     # that commit's samplers first, same run
 
 Prints images/s for both samplers and the speed-up measured in the same run.
 The reference sampler is slow (one full forward pass per pixel), so it is
@@ -20,6 +21,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.before import VARIABLE, extract, package_root, without_before  # noqa: E402
+
+sys.path.insert(0, package_root())
 
 
 def _time(sampler, noise, labels, repeats):
@@ -82,7 +86,22 @@ def main():
         help="time the reference on the last N rows only and scale to the whole image",
     )
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--before",
+        default=None,
+        help="a commit whose samplers are timed first, in the same run (same arguments)",
+    )
     args = parser.parse_args()
+    if args.before:
+        folder, before = extract(args.before)
+        argv = without_before(sys.argv[1:])
+        print(f"== before: the package of commit {before} ==", flush=True)
+        subprocess.run(
+            # the reference sampler is the same code: timed in the "after" run only
+            [sys.executable, __file__, *argv, "--reference-batches", "0"],
+            env=dict(os.environ, **{VARIABLE: folder}),
+        )
+        print("== after: this checkout ==", flush=True)
 
     import keras
 
@@ -93,7 +112,12 @@ def main():
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    print(f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs")
+    import keras_pixelcnn
+
+    print(
+        f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs"
+        f" · package {Path(keras_pixelcnn.__file__).parent}"
+    )
     print(
         f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast 1-thread':>14}"
         f" {'fast img/s':>11} {'speed-up':>9} {'1 forward img/s':>16} {'fast cost / forward':>20}"

@@ -1,7 +1,10 @@
 """Training throughput, side by side in one run: images/s of the project's
 models against a straightforward Keras baseline and a PyTorch peer.
 
-    python benchmarks/train_speed.py [--steps 60] [--only NAME,NAME]
+    python benchmarks/train_speed.py [--steps 60] [--only NAME,NAME] [--before REV]
+
+With `--before REV` every keras-pixelcnn configuration is also timed with the
+package of commit REV, right before the current code (rows marked "@REV").
 
 Every configuration runs in its own process, one after the other (keep the
 machine otherwise idle), on batches of 64 binarized MNIST digits
@@ -28,6 +31,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.before import VARIABLE, extract, package_root  # noqa: E402
+
+sys.path.insert(0, package_root())
 MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 
 # name: (backend, description)
@@ -186,7 +192,7 @@ def _gemm_worker(repeats):
     return out
 
 
-def _run_worker(name, steps, batch_size, repeats):
+def _run_worker(name, steps, batch_size, repeats, package=None):
     backend = CONFIGS[name][0]
     if backend == "torch":
         import importlib.util
@@ -194,6 +200,8 @@ def _run_worker(name, steps, batch_size, repeats):
         if importlib.util.find_spec("torch") is None:
             return {"skipped": "torch is not installed (pip install -e '.[torch]')"}
     env = dict(os.environ, KERAS_BACKEND="tensorflow" if backend == "torch" else backend)
+    if package:
+        env[VARIABLE] = package
     cmd = [
         sys.executable,
         __file__,
@@ -225,6 +233,9 @@ def main():
     parser.add_argument("--only", default=None, help="comma-separated configuration names")
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--before", default=None, help="also time the package of this commit, in the same run"
+    )
     args = parser.parse_args()
 
     if args.worker == "gemm":
@@ -239,8 +250,17 @@ def main():
         return
 
     names = args.only.split(",") if args.only else list(CONFIGS)
-    results = {}
-    for name in names:
+    before = extract(args.before) if args.before else None
+    results, labels = {}, dict((n, c[1]) for n, c in CONFIGS.items())
+    for name in list(names):
+        if before and "pixelcnn" in name:  # the same configuration, earlier code
+            old = f"{name}@{before[1]}"
+            print(f"timing {old} ...", file=sys.stderr, flush=True)
+            results[old] = _run_worker(
+                name, args.steps, args.batch_size, args.repeats, package=before[0]
+            )
+            labels[old] = f"{CONFIGS[name][1]} @{before[1]}"
+            names.insert(names.index(name), old)
         print(f"timing {name} ...", file=sys.stderr, flush=True)
         results[name] = _run_worker(name, args.steps, args.batch_size, args.repeats)
     seed_flops = next(
@@ -265,7 +285,7 @@ def main():
     print("|---|---|---|---|---|---|")
     for name in names:
         r = results[name]
-        label = CONFIGS[name][1]
+        label = labels[name]
         if "images_per_s" not in r:
             print(f"| {label} | {r.get('skipped') or 'failed: ' + r.get('failed', '?')} | | | | |")
             continue
