@@ -10,6 +10,10 @@ one process per backend, in three formulations for JAX.
 - JAX `im2col`: the live taps as shifted copies concatenated on the channel
   axis, then one matrix product.
 - JAX `shifted_sum`: one matrix product per tap, summed.
+- JAX `dot_then_shift`: one matrix product to every tap's output channels,
+  then the shifted outputs summed.
+- The residual blocks' 1×1 convolution (C → C/2) as a convolution and as a
+  matrix product (`pointwise_*`, compared with TensorFlow's 1×1 conv2d).
 
 Each JAX variant also runs with the XLA:CPU flags that route work to oneDNN
 or XNNPACK (`XLA_FLAGS`). Run it on an otherwise idle machine.
@@ -47,9 +51,24 @@ def best(f, *args):
         s = time.perf_counter(); jax.block_until_ready(f(*args)); t.append(time.perf_counter() - s)
     return min(t) * 1e3
 out = {}
-for name, f in (("conv", conv), ("im2col", im2col), ("shifted_sum", shifted_sum)):
+def dot_then_shift(x, k):  # one product to every tap's output, then the shifted sum
+    xp = pad(x)
+    y = jnp.einsum("bhwc,tcf->bhwtf", xp, jnp.stack([k[a, b] for a, b in taps]))
+    return sum(y[:, a:a + H, b:b + W, t, :] for t, (a, b) in enumerate(taps))
+for name, f in (("conv", conv), ("im2col", im2col), ("shifted_sum", shifted_sum),
+                ("dot_then_shift", dot_then_shift)):
     g = jax.jit(jax.grad(lambda x, k: f(x, k).sum(), argnums=(0, 1)))
     out[name] = (best(jax.jit(f), x, k), best(g, x, k))
+# the 1x1 convolutions of the residual blocks (C -> C/2): as a convolution, as a product
+k1 = jnp.asarray(rng.random((1, 1, C, C // 2), dtype=np.float32))
+def pointwise_conv(x, k):
+    return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+def pointwise_matmul(x, k):
+    return x @ k[0, 0]
+for name, f in (("pointwise_conv", pointwise_conv), ("pointwise_matmul", pointwise_matmul)):
+    g = jax.jit(jax.grad(lambda x, k: f(x, k).sum(), argnums=(0, 1)))
+    out[name] = (best(jax.jit(f), x, k1), best(g, x, k1))
 print(json.dumps(out))
 """
 
@@ -77,7 +96,16 @@ def best(f):
         s = time.perf_counter(); tf.nest.map_structure(lambda v: v.numpy(), f(x))
         t.append(time.perf_counter() - s)
     return min(t) * 1e3
-print(json.dumps({"conv": (best(fwd), best(grad))}))
+k1 = tf.Variable(rng.random((1, 1, C, C // 2), dtype=np.float32))
+@tf.function
+def fwd1(x):
+    return tf.nn.conv2d(x, k1, 1, "VALID")
+@tf.function
+def grad1(x):
+    with tf.GradientTape() as t:
+        t.watch(x); y = tf.reduce_sum(fwd1(x))
+    return t.gradient(y, [x, k1])
+print(json.dumps({"conv": (best(fwd), best(grad)), "pointwise": (best(fwd1), best(grad1))}))
 """
 
 FLAGS = ("", "--xla_cpu_use_onednn=true", "--xla_cpu_use_xnnpack=true")
@@ -98,13 +126,16 @@ def main():
     parser.add_argument("--channels", type=int, default=64)
     a = parser.parse_args()
     args = [str(a.batch), str(a.channels)]
-    tf_fwd, tf_grad = _run(TF_CODE, args, {})["conv"]
+    tf_times = _run(TF_CODE, args, {})
     print(f"batch {a.batch}, {a.channels} channels, 28x28; times in ms (best of 5)")
     print("| backend | formulation | XLA_FLAGS | forward | backward | vs TF fwd | vs TF bwd |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| tensorflow | conv2d | - | {tf_fwd:.1f} | {tf_grad:.1f} | 1.0x | 1.0x |")
+    for name, (fwd, grad) in tf_times.items():
+        print(f"| tensorflow | {name} (conv2d) | - | {fwd:.1f} | {grad:.1f} | 1.0x | 1.0x |")
     for flags in FLAGS:
         for name, (fwd, grad) in _run(JAX_CODE, args, {"XLA_FLAGS": flags}).items():
+            # the 1x1 rows compare with TensorFlow's 1x1 convolution
+            tf_fwd, tf_grad = tf_times["pointwise" if name.startswith("pointwise") else "conv"]
             print(
                 f"| jax | {name} | {flags or '-'} | {fwd:.1f} | {grad:.1f} | "
                 f"{fwd / tf_fwd:.1f}x | {grad / tf_grad:.1f}x |"

@@ -35,13 +35,31 @@ def likelihood_nll(lik, images, params):
     return -np.asarray(log_p, "float64").reshape(len(log_p), -1).sum(axis=1)
 
 
-def per_image_nll(model, images, labels=None, batch_size=500):
-    """NLL in nats of each image (NumPy array of shape (n,)). Bernoulli models
-    use `bernoulli_nll` (float64 NumPy), others their likelihood's `log_prob`."""
+def default_batch_size():
+    """Images per forward pass when none is given: 500, or 64 on JAX with a
+    CPU, where XLA:CPU's convolutions slow down on large batches (measured on
+    the shipped PixelCNN: 7.3 ms per image at batch 64, 10.6 at 500; on
+    TensorFlow 1.4 ms at 500)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if jax.default_backend() == "cpu":
+            return 64
+    return 500
+
+
+def per_image_nll(model, images, labels=None, batch_size=None):
+    """NLL in nats of each image (NumPy array of shape (n,)), `batch_size`
+    images per forward pass (default: `default_batch_size()`). Bernoulli
+    models use `bernoulli_nll` (float64 NumPy), others their likelihood's
+    `log_prob`."""
     from keras_pixelcnn.likelihoods import Bernoulli
 
     labels = check_labels(model, labels, len(images))
     lik = likelihood(model)
+    batch_size = batch_size or default_batch_size()
     out = []
     for s in range(0, len(images), batch_size):
         x = images[s : s + batch_size]
@@ -70,7 +88,7 @@ def summarize_nll(nll, num_pixels):
     }
 
 
-def evaluate_nll(model, images, labels=None, batch_size=500):
+def evaluate_nll(model, images, labels=None, batch_size=None):
     """Exact NLL summary of `model` on `images` (labels for conditional models)."""
     if not is_conditional(model):
         labels = None
@@ -86,7 +104,7 @@ DYNAMIC_PROTOCOL = (
 )
 
 
-def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=500):
+def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None):
     """Exact NLL of `intensities` (test images in [0, 1]) under `draws`
     stochastic binarizations: draw k is `binarize_dynamic(intensities, seed,
     k, TEST_STREAM)`.
@@ -119,7 +137,7 @@ def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, 
     return summary
 
 
-def marginal_nll(model, images, num_classes, batch_size=500):
+def marginal_nll(model, images, num_classes, batch_size=None):
     """Per-image NLL with the label marginalized under a uniform prior:
     -log (1/K) sum_c p(x | c), a log-mean-exp over the K classes (nats)."""
     per_class = np.stack(
@@ -135,7 +153,7 @@ def marginal_nll(model, images, num_classes, batch_size=500):
     return -log_mean
 
 
-def evaluate_model(model, images, labels=None, batch_size=500, marginal=True):
+def evaluate_model(model, images, labels=None, batch_size=None, marginal=True):
     """The full NLL report of `model` on `images`: `{"nll": summary}` and, for
     conditional models, `"nll_label_marginalized"` (uniform prior over the
     classes) too. Summaries come from `summarize_nll`."""
@@ -155,7 +173,7 @@ def evaluate_model(model, images, labels=None, batch_size=500, marginal=True):
 
 
 def evaluate_model_dynamic(
-    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=500
+    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None
 ):
     """`evaluate_model` under the dynamic-binarization protocol: `{"nll":
     evaluate_dynamic(...)}` without the per-image array (JSON-ready)."""
