@@ -86,6 +86,18 @@ def fastest_jit_compile():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def jax_on_cpu():
+    """True when the backend is JAX and its default device is the CPU, where
+    XLA:CPU's convolutions are the slow path (`benchmarks/conv_formulations.py`)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() == "cpu"
+
+
 @contextlib.contextmanager
 def captured_stderr():
     """Captures file descriptor 2 (where TensorFlow's C++ start-up chatter

@@ -58,12 +58,13 @@ def test_rectangular_kernel_and_dilation_shapes():
     assert MaskedConv2D(4, 3, "A", dilation_rate=2)(x).shape == (2, 9, 9, 4)
 
 
-def test_equals_conv2d_with_masked_kernel():
+@pytest.mark.parametrize("k", [5, 1])  # 1: a matrix product on JAX with a CPU
+def test_equals_conv2d_with_masked_kernel(k):
     """The cropped computation equals a plain 'same' convolution with kernel * mask."""
     x = np.random.default_rng(2).random((2, 9, 9, 3)).astype("float32")
-    layer = MaskedConv2D(5, 5, "B")
+    layer = MaskedConv2D(5, k, "B")
     y = keras.ops.convert_to_numpy(layer(x))
-    kernel = keras.ops.convert_to_numpy(layer.kernel) * causal_mask((5, 5), "B")[:, :, None, None]
+    kernel = keras.ops.convert_to_numpy(layer.kernel) * causal_mask((k, k), "B")[:, :, None, None]
     ref = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="same"))
     ref = ref + keras.ops.convert_to_numpy(layer.bias)
     np.testing.assert_allclose(y, ref, atol=1e-5)

@@ -40,14 +40,9 @@ def default_batch_size():
     CPU, where XLA:CPU's convolutions slow down on large batches (measured on
     the shipped PixelCNN: 7.3 ms per image at batch 64, 10.6 at 500; on
     TensorFlow 1.4 ms at 500)."""
-    import keras
+    from keras_pixelcnn.runtime import jax_on_cpu
 
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if jax.default_backend() == "cpu":
-            return 64
-    return 500
+    return 64 if jax_on_cpu() else 500
 
 
 def per_image_nll(model, images, labels=None, batch_size=None):

@@ -5,6 +5,7 @@ from keras import ops
 from keras.saving import register_keras_serializable
 
 from keras_pixelcnn.layers.causal_conv import CausalConv2D
+from keras_pixelcnn.runtime import jax_on_cpu
 
 MASK_TYPES = ("A", "B")
 
@@ -146,10 +147,10 @@ class MaskedConv2D(CausalConv2D):
         kh, kw = self.kernel_size
         dh, dw = self.dilation_rate
         cropped = self.window_kernel(kernel)
-        if (kh, kw) == (1, 1) and self.data_format == "channels_last" and _pointwise_as_matmul():
-            # XLA:CPU runs a 1×1 convolution 4× slower than the same matrix
-            # product (benchmarks/conv_formulations.py): JAX on a CPU gets the
-            # product. TensorFlow keeps its oneDNN convolution.
+        if (kh, kw) == (1, 1) and self.data_format == "channels_last" and jax_on_cpu():
+            # XLA:CPU's 1×1 convolution is up to 4× slower forward and 15×
+            # backward than the same matrix product (benchmarks/
+            # conv_formulations.py). TensorFlow keeps its oneDNN convolution.
             return ops.matmul(inputs, cropped[0, 0])
         pad_top, pad_side = dh * (kh // 2), dw * (kw // 2)
         if self.data_format == "channels_last":
@@ -171,14 +172,3 @@ class MaskedConv2D(CausalConv2D):
         config = super().get_config()
         config.update({"mask_type": self.mask_type})
         return config
-
-
-def _pointwise_as_matmul():
-    """True on JAX with the CPU as its default device."""
-    import keras
-
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    return jax.default_backend() == "cpu"
