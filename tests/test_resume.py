@@ -38,6 +38,9 @@ TRAIN_ARGS = [
 # K-th backup (new weights file renamed, state.json not yet replaced).
 CHILD = r"""
 import os, signal, sys
+# Ctrl-C as in a terminal, even when the test runner was started in the
+# background of a shell, which starts its jobs with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 from keras_pixelcnn import cli
 from keras_pixelcnn.training import resume
@@ -134,6 +137,8 @@ def test_ctrl_c_is_raised_at_a_known_point_and_a_second_one_at_once():
 
     told = []
     interrupt = DeferredInterrupt(told.append)
+    # as in a terminal (a shell's background job starts with SIGINT ignored)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
     with interrupt:
         try:  # library code that swallows everything
             os.kill(os.getpid(), signal.SIGINT)
@@ -161,6 +166,7 @@ def test_ctrl_c_is_raised_at_a_known_point_and_a_second_one_at_once():
     )
     thread.start()
     thread.join()
+    signal.signal(signal.SIGINT, outer)
     assert installed == [None]  # only the main thread may set a handler
 
 
