@@ -39,6 +39,7 @@ from keras import layers, ops
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D, GatedActivation, OutputDistribution
 from keras_pixelcnn.models.contract import check_labels, likelihood
+from keras_pixelcnn.runtime import jax_on_cpu
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
@@ -507,10 +508,7 @@ def sampling_threads(batch):
 
         if tf.config.list_logical_devices("GPU"):
             return 1
-    else:
-        import jax
-
-        if jax.default_backend() != "cpu":
-            return 1
+    elif not jax_on_cpu():
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, batch // MIN_IMAGES_PER_THREAD))
