@@ -232,3 +232,59 @@ def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
     np.testing.assert_array_equal(
         MultiScaleCachedSampler(fine).sample(noise), ReferenceSampler(fine).sample(noise)
     )
+
+
+@pytest.mark.parametrize("period, columns", [(1, 1), (4, 4)])
+def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypatch):
+    """The default unrolls 2 rows x 2 pixels and recomputes the scale-4
+    tensors at each (a lagging strided reader); these compute every scale at
+    every pixel (1 x 1) or each position exactly once (4 x 4)."""
+    model = _model(lik=DiscretizedLogisticMixture(2))
+    noise = draw_noise(2, noise_shape(model), seed=4)
+    expected = ReferenceSampler(model).sample(noise)
+    monkeypatch.setattr(MultiScaleCachedSampler, "max_period", period)
+    monkeypatch.setattr(MultiScaleCachedSampler, "max_column_group", columns)
+    sampler = MultiScaleCachedSampler(model)
+    assert sampler.rows_per_step == period
+    # bug: a scale computed on the wrong row or column phase, a cache moved
+    # down at the wrong row, a lagging reader's row offset
+    np.testing.assert_array_equal(sampler.sample(noise), expected)
+
+
+def test_multiscale_sampler_calls_stop_between_row_periods(monkeypatch):
+    model = _model(lik=DiscretizedLogisticMixture(2))
+    noise = draw_noise(2, noise_shape(model), seed=6)
+    sampler = MultiScaleCachedSampler(model)
+    whole = sampler.sample(noise)
+    monkeypatch.setattr(sampler, "progress_interval", 0.0)  # one row period per call
+    calls = []
+    chunked = sampler.sample(noise, progress=lambda done, total: calls.append(done))
+    # bug: a call boundary inside a row period, or a period skipped or sampled twice
+    np.testing.assert_array_equal(chunked, whole)
+    assert calls == [S * r for r in range(2, S + 1, 2)]
+    # the caches hold the rows still read, not whole maps
+    assert max(sampler._shape(t, 1)[1] for t in sampler.cached) <= 3
+
+
+def test_multiscale_sampler_needs_a_size_divisible_by_its_scales():
+    from keras import layers
+
+    from keras_pixelcnn.errors import PixelCNNError
+    from keras_pixelcnn.layers import (
+        BorderIndicator,
+        DownRightShiftedConv2DTranspose,
+        RightShift,
+    )
+    from keras_pixelcnn.layers.output_distribution import OutputDistribution
+
+    image = keras.Input((6, 6, 1))
+    x = BorderIndicator()(layers.Rescaling(1 / 127.5, offset=-1.0)(image))
+    x = RightShift()(DownRightShiftedConv2D(4, (2, 1))(x))  # sees strictly earlier pixels
+    x = DownRightShiftedConv2D(4, (2, 2), strides=2)(x)  # 3 x 3
+    x = DownRightShiftedConv2D(4, (2, 2), strides=2)(x)  # 2 x 2: scale 4 of a 6-pixel image
+    x = DownRightShiftedConv2DTranspose(4, (2, 2), strides=2)(x)
+    x = DownRightShiftedConv2DTranspose(4, (2, 2), strides=2)(x)
+    lik = DiscretizedLogisticMixture(2)
+    model = keras.Model(image, OutputDistribution(lik)(layers.Conv2D(6, 1)(x)))
+    with pytest.raises(PixelCNNError, match="image size divisible by every scale"):
+        MultiScaleCachedSampler(model)

@@ -126,6 +126,9 @@ class CachedSampler:
     # is one call, and with one as many rows go into a call as fit in this
     # interval (measured on the previous call; the first call is one row).
     progress_interval = 0.25
+    # Rows per iteration of the compiled row loop: a call starts and stops
+    # at a multiple of it (the multi-scale sampler unrolls its row phases).
+    rows_per_step = 1
 
     def __init__(self, model):
         self.model = model
@@ -457,7 +460,8 @@ class CachedSampler:
             None if labels is None else ops.convert_to_tensor(labels),
             ops.convert_to_tensor(start, "int32"),
         )
-        row, rows_per_call = 0, h if progress is None else 1
+        step = self.rows_per_step
+        row, rows_per_call = 0, h if progress is None else step
         while row < h:
             stop = min(h, row + rows_per_call)
             begin = time.perf_counter()
@@ -471,7 +475,8 @@ class CachedSampler:
             if progress is not None:
                 ops.convert_to_numpy(canvas)  # waits for it (JAX dispatches asynchronously)
                 seconds_per_row = (time.perf_counter() - begin) / (stop - row)
-                rows_per_call = max(1, int(self.progress_interval / seconds_per_row))
+                rows = int(self.progress_interval / seconds_per_row)
+                rows_per_call = max(step, rows // step * step)
                 progress(stop * w, h * w)
             row = stop
         return ops.convert_to_numpy(self._to_data(self._image(canvas)))

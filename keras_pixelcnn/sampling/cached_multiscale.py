@@ -83,6 +83,14 @@ class MultiScaleCachedSampler(CachedSampler):
     >>> images = sampler.sample(draw_noise(64, noise_shape(model), seed=0))
     """
 
+    # The most pixels of a row one iteration of the pixel loop samples (a
+    # power of two): its program is unrolled over their column phases, so a
+    # coarse tensor is computed once per position, not at every pixel.
+    max_column_group = 2
+    # The most image rows one iteration of the row loop samples (a power of
+    # two), each with its own program.
+    max_period = 2
+
     # ----------------------------------------------------------------- plan
     def _plan(self):
         model = self.model
@@ -167,6 +175,30 @@ class MultiScaleCachedSampler(CachedSampler):
             raise PixelCNNError("the model's output is not a full-size pixel tensor")
         self.info, self.pads = info, pads
         self.cached = [t for t in pads if t != canvas]
+        # The row tensors that pixel steps read (at the current column).
+        self.row_inputs = {
+            id(t)
+            for step in self.pixel_steps
+            if step.op == "point"
+            for t in step.node.input_tensors
+            if info[id(t)][0] == ROW
+        }
+        self.scales = sorted({s.scale for s in self.row_steps + self.pixel_steps})
+        if any(self.scales[-1] % s for s in self.scales) or (
+            self.height % self.scales[-1] or self.width % self.scales[-1]
+        ):
+            raise PixelCNNError(
+                f"the fast sampler needs an image size divisible by every scale "
+                f"{self.scales} of the model; got {self.height}x{self.width}"
+            )
+        self.rows_per_step = min(self.scales[-1], self.max_period)
+        # The index of each cache's current row: it holds `top` rows above
+        # it, and one more per row a recomputing strided reader lags behind.
+        extra = {t: 0 for t in self.cached}
+        for step in self.row_steps + self.pixel_steps:
+            if step.op == "conv" and step.source in extra and step.scale > self.rows_per_step:
+                extra[step.source] = max(extra[step.source], step.window[0] - 1)
+        self._last = {t: pads[t][0] + extra[t] for t in self.cached}
 
     def _plan_conv(self, node, layer, source, info, readers, pads, folded):
         """A shifted convolution, with the shift that follows it folded in."""
@@ -213,13 +245,20 @@ class MultiScaleCachedSampler(CachedSampler):
         scale = self.info[tensor_id][1]
         return self.height // scale, self.width // scale
 
-    def _conv(self, step, src, r, c, ncols):
-        """Output row r (all `ncols` columns, c = 0) or position (r, c)."""
+    def _conv(self, step, src, r, c, ncols, lag):
+        """Output row r (all `ncols` columns, c = 0) or position (r, c).
+
+        `lag` is None when `src` is the canvas (the whole image), else how
+        many rows its cache's current row is past `stride * r` (0 unless the
+        output is recomputed on a later row, see `_fill_row`)."""
         layer = step.node.operation
         stride, top, left, down, right_shift = step.window
         kh, kw = layer.kernel_size
         pad_top, pad_left, _ = self.pads[step.source]
-        row0 = stride * (r - down) - top + pad_top
+        if lag is None:
+            row0 = stride * r - stride * down - top + pad_top
+        else:  # a cache's last row is its current one
+            row0 = self._last[step.source] - lag - stride * down - top
         col0 = stride * (c - right_shift) - left + pad_left
         width = (ncols - 1) * stride + kw
         window = ops.slice(src, [0, row0, col0, 0], [ops.shape(src)[0], kh, width, src.shape[3]])
@@ -247,16 +286,17 @@ class MultiScaleCachedSampler(CachedSampler):
         return out
 
     def _deconv(self, step, src, r, c, ncols):
-        """A transposed convolution's output row r, or position (r, c)."""
+        """A transposed convolution's output row r, or position (r, c): it
+        reads input row r // 2, the last row of its cache."""
         layer = step.node.operation
-        pad_top, pad_left, _ = self.pads[step.source]
+        _, pad_left, _ = self.pads[step.source]
+        last = self._last[step.source]
         dtype = layer.compute_dtype
         kernel = ops.cast(layer.kernel, dtype)  # (kh, kw, filters, channels)
-        in_r = r // 2
         if ncols == 1:  # kernel == stride: one input position, one tap
             value = ops.slice(
                 src,
-                [0, in_r + pad_top, c // 2 + pad_left, 0],
+                [0, last, c // 2 + pad_left, 0],
                 [ops.shape(src)[0], 1, 1, src.shape[3]],
             )
             tap = ops.slice(kernel, [r % 2, c % 2, 0, 0], [1, 1, kernel.shape[2], kernel.shape[3]])
@@ -267,9 +307,7 @@ class MultiScaleCachedSampler(CachedSampler):
             out = ops.reshape(out, (-1, 1, 1, kernel.shape[2]))
         else:
             in_w = self.width // self.info[step.source][1]
-            row = ops.slice(
-                src, [0, in_r + pad_top, pad_left, 0], [ops.shape(src)[0], 1, in_w, src.shape[3]]
-            )
+            row = ops.slice(src, [0, last, pad_left, 0], [ops.shape(src)[0], 1, in_w, src.shape[3]])
             taps = ops.slice(
                 kernel, [r % 2, 0, 0, 0], [1, kernel.shape[1], kernel.shape[2], kernel.shape[3]]
             )
@@ -282,56 +320,106 @@ class MultiScaleCachedSampler(CachedSampler):
             out = layer.activation(out)
         return out
 
-    def _value(self, step, values, caches, canvas, r, c, ncols):
+    def _value(self, step, values, caches, canvas, rows, c, ncols):
+        r = rows[step.scale]
         if step.op == "point":
             return self._call(step, values)
-        src = canvas if step.source == self.image_id else caches[self.cached.index(step.source)]
-        if step.op == "conv":
-            return self._conv(step, src, r, c, ncols)
-        return self._deconv(step, src, r, c, ncols)
+        if step.source == self.image_id:
+            return self._conv(step, canvas, r, c, ncols, lag=None)
+        src = caches[self.cached.index(step.source)]
+        if step.op == "deconv":
+            return self._deconv(step, src, r, c, ncols)
+        lag = 0
+        if step.scale > self.rows_per_step:  # recomputed on a later row
+            lag = rows[self.info[step.source][1]] - step.window[0] * r
+        return self._conv(step, src, r, c, ncols, lag)
 
     def _store(self, caches, tensor_id, r, c, value):
         if tensor_id in self.pads and tensor_id != self.image_id:
             k = self.cached.index(tensor_id)
-            top, left, _ = self.pads[tensor_id]
+            left = self.pads[tensor_id][1]
             caches[k] = ops.slice_update(
-                caches[k], [0, r + top, c + left, 0], ops.cast(value, caches[k].dtype)
+                caches[k], [0, self._last[tensor_id], c + left, 0], ops.cast(value, caches[k].dtype)
             )
 
     def _fill_rows(self, canvas, caches, noise, initial, labels, start, row_start, row_stop):
-        caches = list(caches)
-        batch = ops.shape(canvas)[0]
-        width = self.width
+        """Rows `row_start .. row_stop - 1` (multiples of `rows_per_step`)."""
         consts = {}
         if self.label_id is not None:
             consts[self.label_id] = labels
         for step in self.const_steps:
             consts[step.out] = self._call(step, consts)
-        top, pad_left, _ = self.pads[self.image_id]
+        period = self.rows_per_step
 
-        def row_body(i, state):
+        def group_body(g, state):
             canvas, caches = state[0], list(state[1:])
-            row_values = dict(consts)
-            for step in self.row_steps:
-                r = i // step.scale
-                value = self._value(step, row_values, caches, canvas, r, 0, width // step.scale)
-                row_values[step.out] = value
-                self._store(caches, step.out, r, 0, value)
+            for phase in range(period):  # static: each row phase has its own program
+                canvas, caches = self._fill_row(
+                    g, phase, canvas, caches, consts, noise, initial, start
+                )
+            return (canvas, *caches)
 
-            def pixel_body(j, state):
-                canvas, caches = state[0], list(state[1:])
+        state = ops.fori_loop(
+            row_start // period, row_stop // period, group_body, (canvas, *caches)
+        )
+        return state[0], tuple(state[1:])
+
+    def _fill_row(self, g, phase, canvas, caches, consts, noise, initial, start):
+        """Image row `i = g * rows_per_step + phase`.
+
+        A scale-s tensor is computed only where its position starts, on rows
+        with `i % s == 0` and there on columns with `j % s == 0`. Both phases
+        are static: the row loop unrolls `rows_per_step` rows and the pixel
+        loop a group of consecutive pixels (up to `max_column_group`). A scale
+        coarser than that is recomputed at the first row (column) of each
+        period (group) within its position: the same value each time, as its
+        inputs are complete at the first.
+        """
+        batch = ops.shape(canvas)[0]
+        width, period = self.width, self.rows_per_step
+        top, pad_left, _ = self.pads[self.image_id]
+        i = g * period + phase
+        # The current row at each scale.
+        rows = {s: g * (period // s) + phase // s if s <= period else i // s for s in self.scales}
+        for k, t in enumerate(self.cached):  # a cache moves down at its rows' starts
+            scale = self.info[t][1]
+            if scale > period and phase == 0:
+                caches[k] = ops.where(i % scale == 0, self._next_row(caches[k]), caches[k])
+            elif scale <= period and phase % scale == 0:
+                caches[k] = self._next_row(caches[k])
+        row_values = dict(consts)
+        for step in self.row_steps:
+            if phase % min(step.scale, period):
+                continue
+            value = self._value(step, row_values, caches, canvas, rows, 0, width // step.scale)
+            row_values[step.out] = value
+            self._store(caches, step.out, rows[step.scale], 0, value)
+        active = [s for s in self.scales if phase % min(s, period) == 0]
+        columns = min(active[-1], self.max_column_group)
+
+        def pixel_body(k, state):  # pixels k * columns .. k * columns + columns - 1
+            canvas, caches = state[0], list(state[1:])
+            for column in range(columns):
+                j = k * columns + column
+                cols = {
+                    s: k * (columns // s) + column // s if s <= columns else j // s
+                    for s in self.scales
+                }
                 values = dict(consts)
                 for tensor_id, value in row_values.items():
-                    kind, scale = self.info.get(tensor_id, (CONST, None))
-                    if kind == ROW:
-                        values[tensor_id] = ops.slice(
-                            value, [0, 0, j // scale, 0], [batch, 1, 1, ops.shape(value)[3]]
-                        )
+                    if tensor_id not in self.row_inputs:
+                        continue
+                    scale = self.info[tensor_id][1]
+                    values[tensor_id] = ops.slice(
+                        value, [0, 0, cols[scale], 0], [batch, 1, 1, ops.shape(value)[3]]
+                    )
                 for step in self.pixel_steps:
-                    r, c = i // step.scale, j // step.scale
-                    value = self._value(step, values, caches, canvas, r, c, 1)
+                    if phase % min(step.scale, period) or column % min(step.scale, columns):
+                        continue
+                    c = cols[step.scale]
+                    value = self._value(step, values, caches, canvas, rows, c, 1)
                     values[step.out] = value
-                    self._store(caches, step.out, r, c, value)
+                    self._store(caches, step.out, rows[step.scale], c, value)
                 params = ops.cast(values[self.output_id], "float32")
                 u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
                 sampled = ops.cast(self.likelihood.sample(params, u)[..., None], canvas.dtype)
@@ -342,12 +430,10 @@ class MultiScaleCachedSampler(CachedSampler):
                 if self.border:
                     value = ops.concatenate([value, ops.ones_like(value)], axis=-1)
                 canvas = ops.slice_update(canvas, [0, i + top, j + pad_left, 0], value)
-                return (canvas, *caches)
+            return (canvas, *caches)
 
-            return ops.fori_loop(0, width, pixel_body, (canvas, *caches))
-
-        state = ops.fori_loop(row_start, row_stop, row_body, (canvas, *caches))
-        return state[0], tuple(state[1:])
+        state = ops.fori_loop(0, width // columns, pixel_body, (canvas, *caches))
+        return state[0], list(state[1:])
 
     # ------------------------------------------------------------------ API
     def _channels(self, tensor_id):
@@ -356,10 +442,14 @@ class MultiScaleCachedSampler(CachedSampler):
         step = next(s for s in self.row_steps + self.pixel_steps if s.out == tensor_id)
         return step.node.outputs[0].shape[-1]
 
-    def _empty(self, tensor_id, batch):
+    def _shape(self, tensor_id, batch):
+        """The padded canvas (the whole image) or a cache at its scale: the
+        `top + 1` rows its readers still need, up to its current row (shifted
+        down by one row at the start of each of its rows)."""
         top, left, right = self.pads[tensor_id]
         h, w = self._size(tensor_id)
-        return np.zeros((batch, h + top, w + left + right, self._channels(tensor_id)), "float32")
+        rows = h + top if tensor_id == self.image_id else self._last[tensor_id] + 1
+        return (batch, rows, w + left + right, self._channels(tensor_id))
 
     def _canvas(self, known, batch):
         """The padded canvas holding the known (rescaled) pixels and, with a
@@ -379,12 +469,7 @@ class MultiScaleCachedSampler(CachedSampler):
         if self.border:
             inner = ops.concatenate([inner, ops.ones_like(inner)], axis=-1)
         canvas = ops.pad(inner, [[0, 0], [top, 0], [left, right], [0, 0]])
-        caches = []
-        for t in self.cached:
-            pad_top, pad_left, pad_right = self.pads[t]
-            th, tw = self._size(t)
-            shape = (batch, th + pad_top, tw + pad_left + pad_right, self._channels(t))
-            caches.append(ops.zeros(shape, "float32"))
+        caches = [ops.zeros(self._shape(t, batch), "float32") for t in self.cached]
         canvas, _ = self._fill_rows(
             canvas, tuple(caches), noise, ops.zeros((batch, h, w, 1), "float32"), labels, 0, 0, h
         )
