@@ -26,8 +26,13 @@ from benchmarks.before import VARIABLE, extract, package_root, without_before  #
 sys.path.insert(0, package_root())
 
 
-def _time(sampler, noise, labels, repeats):
+def _time(sampler, noise, labels, repeats, first=None):
+    """Images/s, best of `repeats` after a warm-up call (whose seconds, with
+    the compilation for this batch shape, go into `first` when given)."""
+    start = time.perf_counter()
     sampler.sample(noise, labels=labels)  # compile / warm up
+    if first is not None:
+        first.append(time.perf_counter() - start)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -121,6 +126,7 @@ def main():
     print(
         f"{'model':<34} {'batch':>5} {'reference img/s':>16} {'fast 1-thread':>14}"
         f" {'fast img/s':>11} {'speed-up':>9} {'1 forward img/s':>16} {'fast cost / forward':>20}"
+        f" {'fast first call s':>18}"
     )
     for path in args.models:
         if not os.path.exists(path):
@@ -132,7 +138,8 @@ def main():
         for batch in args.batches:
             noise = draw_noise(batch, noise_shape(model), seed=0)
             labels = [i % 10 for i in range(batch)] if is_conditional(model) else None
-            fast_ips = _time(fast, noise, labels, args.repeats)
+            first = []  # the warm-up call: compilation (for a new batch shape) and one batch
+            fast_ips = _time(fast, noise, labels, args.repeats, first)
             one_text = f"{'—':>14}"
             if isinstance(fast, CachedSampler):  # before the batch was split over the cores
                 split = cached.sampling_threads
@@ -154,7 +161,7 @@ def main():
             fwd = _forward_ips(model, noise, labels)
             print(
                 f"{Path(path).name:<34} {batch:>5} {ref_text} {one_text} {fast_ips:11.1f} {ratio}"
-                f" {fwd:16.0f} {fwd / fast_ips:19.1f}×",
+                f" {fwd:16.0f} {fwd / fast_ips:19.1f}× {first[0]:18.1f}",
                 flush=True,
             )
 
