@@ -45,6 +45,7 @@ def main():
     parser.add_argument("--validation-images", type=int, default=1000)
     args = parser.parse_args()
 
+    import keras_pixelcnn  # noqa: F401, I001  (before Keras: its runtime options, as in training)
     import keras
 
     from keras_pixelcnn import data as data_lib

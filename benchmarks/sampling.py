@@ -108,8 +108,8 @@ def main():
         )
         print("== after: this checkout ==", flush=True)
 
+    import keras_pixelcnn  # noqa: I001  (first: its runtime options, oneDNN on, as in the CLI)
     import keras
-
     from keras_pixelcnn import CachedSampler, ReferenceSampler, draw_noise, load_model
     from keras_pixelcnn.models.contract import is_conditional, noise_shape
     from keras_pixelcnn.sampling import cached, make_sampler
@@ -117,8 +117,6 @@ def main():
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
-    import keras_pixelcnn
-
     print(
         f"backend {keras.backend.backend()} · commit {commit} · {os.cpu_count()} CPUs"
         f" · package {Path(keras_pixelcnn.__file__).parent}"

@@ -25,6 +25,7 @@ def main():
     parser.add_argument("--out", default=str(ROOT / "saved_models" / "mnist_classifier.keras"))
     args = parser.parse_args()
 
+    import keras_pixelcnn  # noqa: F401, I001  (before Keras: its runtime options, as in training)
     import keras
 
     from keras_pixelcnn.data import load_mnist

@@ -91,6 +91,7 @@ def _keras_worker(name, steps, batch_size, repeats):
 
     if name.endswith("no-onednn"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
+    import keras_pixelcnn  # noqa: F401, I001  (first: oneDNN on, as in training)
     import keras
 
     from keras_pixelcnn.runtime import fastest_jit_compile
