@@ -92,6 +92,11 @@ def main():
     )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
+        "--phases",
+        default=None,
+        help="PixelCNN++ sampler: ROWSxPIXELS unrolled per loop iteration (e.g. 4x4; default 2x2)",
+    )
+    parser.add_argument(
         "--before",
         default=None,
         help="a commit whose samplers are timed first, in the same run (same arguments)",
@@ -114,6 +119,11 @@ def main():
     from keras_pixelcnn.models.contract import is_conditional, noise_shape
     from keras_pixelcnn.sampling import cached, make_sampler
 
+    if args.phases:
+        from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
+
+        rows, pixels = (int(n) for n in args.phases.lower().split("x"))
+        MultiScaleCachedSampler.max_period, MultiScaleCachedSampler.max_column_group = rows, pixels
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
