@@ -12,21 +12,26 @@ one scale; this sampler gives every tensor of the graph a *scale* s (1, 2,
   current row to the left; at pixel (i, j), position (i // s, j // s) of each
   is computed.
 
-A scale-s tensor is thus recomputed at each of the s (or s × s) image rows
-(pixels) that map to it: the same value each time, since its inputs are
-complete at the first of them (the causality test of PixelCNN++ checks the
-graph itself). A shifted convolution reads a window of its input's cache
-(strided: at the input's scale), a `DownShift` / `RightShift` that follows one
-is folded into its window (and gives zeros on the first row / column), a
-transposed convolution reads the one input position (pixel tensors; kernel ==
-stride) or the input row (row tensors) that feeds the output. Every other
-layer is pointwise. The image enters through its `Rescaling` and the
+A scale-s tensor's position is complete at the first image pixel that maps
+to it (the causality test of PixelCNN++ checks the graph itself), so it is
+computed there; the row and pixel loops are unrolled over static phases
+(`max_period` rows × `max_column_group` pixels, 2 × 2 by default) so that no
+branch is needed to know where that is. A scale coarser than the unrolling
+is recomputed at the first pixel of each unrolled block inside its position:
+the same value each time. Each cache holds only the rows its readers still
+need at its scale and moves down one row at the start of each of its rows.
+
+A shifted convolution reads a window of its input's cache (strided: at the
+input's scale), a `DownShift` / `RightShift` that follows one is folded into
+its window (and gives zeros on the first row / column), a transposed
+convolution reads the one input position (pixel tensors; kernel == stride)
+or the input row (row tensors) that feeds the output. Every other layer is
+pointwise. The image enters through its `Rescaling` and the
 `BorderIndicator` channel of ones, kept in the canvas.
 
-Each step costs about one position of every pixel layer, so a whole image
-costs a few forward passes (the downsampled layers are computed at full
-rate), not 784. Given the same noise, the images are those of the reference
-sampler; the parameters agree to float32 rounding.
+A whole image costs about one forward pass of compute (the quarter scale
+four times over), not 784. Given the same noise, the images are those of the
+reference sampler; the parameters agree to float32 rounding.
 """
 
 import numpy as np
