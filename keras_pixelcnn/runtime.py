@@ -86,6 +86,31 @@ def fastest_jit_compile():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def use_fastest_jit_compile(model):
+    """Sets a loaded, compiled model's `jit_compile` to the fastest setting of
+    the backend it is loaded into.
+
+    Keras saves the value that `compile` resolved on the backend that trained
+    the model: `False` for a model trained with TensorFlow on a CPU. Loaded
+    into JAX as it is, `predict_on_batch` then runs op by op, without XLA
+    (4-6x slower than compiled on the shipped models). TensorFlow gets
+    `fastest_jit_compile()`; JAX compiles (Keras's "auto"); torch stays eager
+    (Keras's "auto" there).
+    """
+    import keras
+
+    if not getattr(model, "compiled", False):
+        return
+    backend = keras.backend.backend()
+    wanted = fastest_jit_compile() if backend == "tensorflow" else backend == "jax"
+    if model.run_eagerly:
+        wanted = False
+    if model.jit_compile != wanted:
+        model.jit_compile = wanted
+        # compiled step functions keep the old setting
+        model.train_function = model.test_function = model.predict_function = None
+
+
 def jax_on_cpu():
     """True when the backend is JAX and its default device is the CPU, where
     XLA:CPU's convolutions are the slow path (`benchmarks/conv_formulations.py`)."""

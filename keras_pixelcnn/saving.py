@@ -5,6 +5,7 @@ import zipfile
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.models.contract import check_pixel_model
+from keras_pixelcnn.runtime import use_fastest_jit_compile
 
 
 def load_model(path):
@@ -12,7 +13,9 @@ def load_model(path):
     `PixelCNNError` naming what is wrong with the file.
 
     The model must map images `(batch, h, w, c)` (and, for conditional
-    models, integer labels) to per-pixel logits of the same shape.
+    models, integer labels) to per-pixel logits of the same shape. Its
+    `jit_compile` is set to the fastest choice of the current backend
+    (`runtime.use_fastest_jit_compile`), whatever backend saved it.
     """
     import keras
 
@@ -33,4 +36,5 @@ def load_model(path):
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise PixelCNNError(f"could not load model {path}: {reason}") from None
     check_pixel_model(model, path)
+    use_fastest_jit_compile(model)
     return model

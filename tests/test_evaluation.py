@@ -75,11 +75,32 @@ def test_label_marginalized_nll_is_a_log_mean_exp_over_classes():
 def test_default_batch_size_is_the_faster_one_of_the_backend_and_changes_no_nll(tiny_model):
     from keras_pixelcnn.evaluation.nll import default_batch_size
 
-    # 64 only where it was measured faster: JAX on a CPU (the test machines)
-    assert default_batch_size() == (64 if keras.backend.backend() == "jax" else 500)
+    # 128 only where it was measured faster: JAX on a CPU (the test machines)
+    assert default_batch_size() == (128 if keras.backend.backend() == "jax" else 500)
     model = tiny_model()
-    x = (np.random.default_rng(2).random((70, 8, 8, 1)) > 0.5).astype("float32")
-    # bug: images dropped or repeated at a batch boundary (70 = 64 + 6 on JAX)
+    x = (np.random.default_rng(2).random((130, 8, 8, 1)) > 0.5).astype("float32")
+    # bug: images dropped or repeated at a batch boundary (130 = 128 + 2 on JAX)
     np.testing.assert_allclose(
-        per_image_nll(model, x), per_image_nll(model, x, batch_size=7), rtol=1e-5
+        per_image_nll(model, x), per_image_nll(model, x, batch_size=130), rtol=1e-5
     )
+
+
+def test_a_short_last_batch_is_padded_to_one_shape_and_changes_no_nll():
+    """One input shape per evaluation: a second shape would trace and compile
+    the forward pass again (JAX, TensorFlow)."""
+    from keras_pixelcnn import build_gated_pixelcnn
+
+    keras.utils.set_random_seed(0)
+    model = build_gated_pixelcnn(input_shape=(6, 6, 1), filters=8, num_layers=2, num_classes=3)
+    rng = np.random.default_rng(3)
+    x = (rng.random((11, 6, 6, 1)) > 0.5).astype("float32")
+    y = rng.integers(0, 3, 11)
+    whole = per_image_nll(model, x, y, batch_size=11)
+    shapes = []
+    predict = model.predict_on_batch
+    model.predict_on_batch = lambda inputs: shapes.append(
+        (inputs[0].shape, inputs[1].shape)
+    ) or predict(inputs)
+    # bug: the padding rows' NLLs kept, or the labels not padded with the images
+    np.testing.assert_allclose(per_image_nll(model, x, y, batch_size=4), whole, rtol=1e-5)
+    assert shapes == [((4, 6, 6, 1), (4,))] * 3
