@@ -98,9 +98,9 @@ def test_a_short_last_batch_is_padded_to_one_shape_and_changes_no_nll():
     whole = per_image_nll(model, x, y, batch_size=11)
     shapes = []
     predict = model.predict_on_batch
-    model.predict_on_batch = lambda inputs: shapes.append(
-        (inputs[0].shape, inputs[1].shape)
-    ) or predict(inputs)
+    model.predict_on_batch = lambda inputs: (
+        shapes.append((inputs[0].shape, inputs[1].shape)) or predict(inputs)
+    )
     # bug: the padding rows' NLLs kept, or the labels not padded with the images
     np.testing.assert_allclose(per_image_nll(model, x, y, batch_size=4), whole, rtol=1e-5)
     assert shapes == [((4, 6, 6, 1), (4,))] * 3
