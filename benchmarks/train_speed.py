@@ -46,6 +46,7 @@ CONFIGS = {
     "pixelcnn-tf-bf16": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN, mixed_bfloat16"),
     "pixelcnn-jax": ("jax", "keras-pixelcnn PixelCNN, JAX (jit)"),
     "gated-tf": ("tensorflow", "keras-pixelcnn Gated (5×32, conditional), TF + oneDNN"),
+    "gated-jax": ("jax", "keras-pixelcnn Gated (5×32, conditional), JAX (jit)"),
 }
 
 

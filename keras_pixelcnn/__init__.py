@@ -15,9 +15,15 @@ import importlib.abc
 import importlib.util
 import sys
 
-from keras_pixelcnn.runtime import captured_stderr, enable_onednn, quiet_tensorflow_logs
+from keras_pixelcnn.runtime import (
+    captured_stderr,
+    enable_onednn,
+    fast_xla_cpu_convolutions,
+    quiet_tensorflow_logs,
+)
 
 enable_onednn()  # before anything imports TensorFlow (see runtime.py)
+fast_xla_cpu_convolutions()  # before JAX's first computation (see runtime.py)
 quiet_tensorflow_logs()
 
 __version__ = "0.1.0"
