@@ -1,5 +1,6 @@
 """runtime.py: oneDNN is on by default for TensorFlow (unless the user chose),
-and training compiles with the fastest jit setting per backend."""
+XLA:CPU's convolutions stay out of YNNPACK on JAX, and training compiles with
+the fastest jit setting per backend."""
 
 import os
 import subprocess
@@ -9,7 +10,12 @@ import keras
 import pytest
 from conftest import ROOT
 
-from keras_pixelcnn.runtime import ONEDNN_VARIABLE, fastest_jit_compile
+from keras_pixelcnn.runtime import (
+    NO_YNN_CONVOLUTIONS,
+    ONEDNN_VARIABLE,
+    YNN_FLAG_RELEASES,
+    fastest_jit_compile,
+)
 
 PROBE = (
     "import os, keras_pixelcnn, keras\n"
@@ -96,3 +102,60 @@ def test_importing_tensorflow_first_is_reported_when_it_costs_onednn():
     in_use, warned = out.stdout.split()
     assert in_use in ("True", "False")
     assert warned == str(in_use == "False")
+
+
+# How many convolutions XLA:CPU hands to YNNPACK in a masked-3×3-sized one.
+YNN_PROBE = (
+    "import os, keras_pixelcnn, jax, jax.numpy as jnp\n"
+    "conv = jax.jit(lambda x, k: jax.lax.conv_general_dilated(\n"
+    "    x, k, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))\n"
+    "hlo = conv.lower(jnp.ones((8, 28, 28, 32)), jnp.ones((2, 3, 32, 32))).compile().as_text()\n"
+    "print(os.environ.get('XLA_FLAGS'), '|', hlo.count('__ynn_fusion'))\n"
+)
+
+
+def _ynn_probe(backend, xla_flags=None, code=YNN_PROBE):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.pop("XLA_FLAGS", None)
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    flags, ynn = out.stdout.strip().splitlines()[-1].split(" | ")
+    return flags, int(ynn)
+
+
+def _jaxlib_release():
+    from importlib.metadata import version
+
+    return tuple(int(part) for part in version("jaxlib").split(".")[:2])
+
+
+def test_jax_convolutions_leave_ynnpack_on_the_releases_that_know_the_flag():
+    """On a known jaxlib, importing the package sets the flag before JAX's
+    first computation, and XLA really compiles the convolution without
+    YNNPACK (bugs: a misspelt flag aborts the process; a flag set too late
+    or ignored leaves the YNNPACK convolution, 2-4x slower here)."""
+    flags, ynn = _ynn_probe("jax")
+    if _jaxlib_release() in YNN_FLAG_RELEASES:
+        assert flags == NO_YNN_CONVOLUTIONS and ynn == 0
+        # the same convolution without the package's flag does go to YNNPACK
+        bare = YNN_PROBE.replace("import os, keras_pixelcnn,", "import os,")
+        assert _ynn_probe("jax", code=bare) == ("None", 1)
+    else:  # an unknown flag would abort every JAX process
+        assert flags == "None"
+
+
+def test_the_xla_flag_is_left_to_tensorflow_and_to_the_user():
+    # TensorFlow's own XLA reads XLA_FLAGS too: the flag is for JAX only
+    code = YNN_PROBE.split("conv =")[0] + "print(os.environ.get('XLA_FLAGS'), '| 0')\n"
+    assert _ynn_probe("tensorflow", code=code) == ("None", 0)
+    # the user's own setting of the flag is kept as it is; other flags are kept
+    assert _ynn_probe("jax", "--xla_cpu_experimental_ynn_fusion_type=")[0] == (
+        "--xla_cpu_experimental_ynn_fusion_type="
+    )
+    if _jaxlib_release() in YNN_FLAG_RELEASES:
+        flags, ynn = _ynn_probe("jax", "--xla_cpu_multi_thread_eigen=true")
+        assert flags == f"--xla_cpu_multi_thread_eigen=true {NO_YNN_CONVOLUTIONS}" and ynn == 0
