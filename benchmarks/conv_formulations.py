@@ -16,7 +16,10 @@ one process per backend, in three formulations for JAX.
   matrix product (`pointwise_*`, compared with TensorFlow's 1×1 conv2d).
 
 Each JAX variant also runs with the XLA:CPU flags that route work to oneDNN
-or XNNPACK (`XLA_FLAGS`). Run it on an otherwise idle machine.
+or XNNPACK, and with the flag that keeps convolutions out of YNNPACK (what
+importing keras_pixelcnn sets on JAX; the JAX process here does not import
+it, so the other rows are XLA's defaults). Run it on an otherwise idle
+machine.
 """
 
 import argparse
@@ -108,7 +111,13 @@ def grad1(x):
 print(json.dumps({"conv": (best(fwd), best(grad)), "pointwise": (best(fwd1), best(grad1))}))
 """
 
-FLAGS = ("", "--xla_cpu_use_onednn=true", "--xla_cpu_use_xnnpack=true")
+FLAGS = (
+    "",
+    "--xla_cpu_use_onednn=true",
+    "--xla_cpu_use_xnnpack=true",
+    # what importing keras_pixelcnn sets on JAX (runtime.fast_xla_cpu_convolutions)
+    "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution",
+)
 
 
 def _run(code, args, env):

@@ -395,7 +395,7 @@ def evaluate(
         None,
         "--batch-size",
         min=1,
-        help="Images per forward pass (default: 500; 64 on JAX with a CPU, where it is faster).",
+        help="Images per forward pass (default: 500).",
     ),
     binarize: Binarize = typer.Option(
         Binarize.threshold,
