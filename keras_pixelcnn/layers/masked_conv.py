@@ -5,6 +5,7 @@ from keras import ops
 from keras.saving import register_keras_serializable
 
 from keras_pixelcnn.layers.causal_conv import CausalConv2D
+from keras_pixelcnn.layers.pointwise import pointwise_conv
 from keras_pixelcnn.runtime import jax_on_cpu
 
 MASK_TYPES = ("A", "B")
@@ -148,10 +149,10 @@ class MaskedConv2D(CausalConv2D):
         dh, dw = self.dilation_rate
         cropped = self.window_kernel(kernel)
         if (kh, kw) == (1, 1) and self.data_format == "channels_last" and jax_on_cpu():
-            # XLA:CPU's 1×1 convolution is up to 4× slower forward and 15×
-            # backward than the same matrix product (benchmarks/
-            # conv_formulations.py). TensorFlow keeps its oneDNN convolution.
-            return ops.matmul(inputs, cropped[0, 0])
+            # XLA:CPU's 1×1 convolution is slower than the same matrix
+            # product (layers/pointwise.py). TensorFlow keeps its oneDNN
+            # convolution.
+            return pointwise_conv(inputs, cropped)
         pad_top, pad_side = dh * (kh // 2), dw * (kw // 2)
         if self.data_format == "channels_last":
             pads = [[0, 0], [pad_top, 0], [pad_side, pad_side], [0, 0]]
