@@ -255,9 +255,8 @@ def main():
     before = extract(args.before) if args.before else None
     results, labels = {}, dict((n, c[1]) for n, c in CONFIGS.items())
     for name in list(names):
-        if before and name.startswith(
-            ("pixelcnn", "gated")
-        ):  # the same configuration, earlier code
+        # the same configuration, earlier code
+        if before and name.startswith(("pixelcnn", "gated")):
             old = f"{name}@{before[1]}"
             print(f"timing {old} ...", file=sys.stderr, flush=True)
             results[old] = _run_worker(

@@ -21,6 +21,7 @@
 
 import contextlib
 import importlib
+import json
 import os
 import sys
 import tempfile
@@ -41,7 +42,7 @@ def enable_onednn():
     if ONEDNN_VARIABLE in os.environ:  # the user chose
         return os.environ[ONEDNN_VARIABLE].strip().lower() in ("1", "true")
     enabled = onednn_in_use()
-    if enabled is False and _tensorflow_is_the_backend():
+    if enabled is False and _configured_backend() == "tensorflow":
         import warnings
 
         warnings.warn(
@@ -97,8 +98,6 @@ def _configured_backend():
         return os.environ["KERAS_BACKEND"]
     home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
     try:
-        import json
-
         with open(os.path.join(home, "keras.json")) as f:
             return json.load(f).get("backend", "tensorflow")
     except (OSError, ValueError, AttributeError):
@@ -113,13 +112,6 @@ def onednn_in_use():
         return bool(port.IsMklEnabled())
     except Exception:  # a private API: absent in some builds
         return None
-
-
-def _tensorflow_is_the_backend():
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "backend"):
-        return keras.backend.backend() == "tensorflow"
-    return os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow"
 
 
 def quiet_tensorflow_logs():
