@@ -153,3 +153,50 @@ def test_sampling_threads_keep_enough_images_per_thread(monkeypatch):
     expected = (lambda n: min(4, max(1, n // 8))) if keras.backend.backend() != "torch" else None
     for batch in (1, 8, 15, 16, 64, 1000):
         assert cached.sampling_threads(batch) == (expected(batch) if expected else 1)
+
+
+def _rewritten_model():
+    """A model whose pixel steps the sampler rewrites: a mask-A convolution
+    with no tap on the current row (all of it from the rows above), masked
+    3×3s split into rows above and current row, and three sibling pointwise
+    convolutions of one tensor (different activations, one without bias, one
+    masked) that become one matrix product."""
+    from keras_pixelcnn import MaskedConv2D
+
+    keras.utils.set_random_seed(3)
+    image = keras.Input((7, 7, 1))
+    x = MaskedConv2D(6, (3, 1), mask_type="A", name="above_only")(image)
+    y = MaskedConv2D(6, 5, mask_type="A", activation="relu", name="first")(image)
+    x = keras.layers.Add()([x, y])
+    x = MaskedConv2D(6, 3, mask_type="B", activation="tanh", name="masked_b")(x)
+    a = keras.layers.Conv2D(4, 1, activation="relu", name="sibling_relu")(x)
+    b = keras.layers.Conv2D(4, 1, use_bias=False, name="sibling_linear")(x)
+    c = MaskedConv2D(4, 1, mask_type="B", activation="sigmoid", name="sibling_masked")(x)
+    x = keras.layers.Add()([a, b, c])
+    x = MaskedConv2D(4, 3, mask_type="B", activation="relu", name="masked_b_2")(x)
+    logits = keras.layers.Conv2D(1, 1, name="logits")(x)
+    model = keras.Model(image, logits)
+    # non-zero biases, so that a bias in the wrong place changes the logits
+    for layer in model.layers:
+        if getattr(layer, "use_bias", False):
+            layer.bias.assign(np.linspace(-0.5, 0.5, layer.bias.shape[0]).astype("float32"))
+    return model
+
+
+def test_rewritten_pixel_steps_draw_the_reference_images():
+    model = _rewritten_model()
+    sampler = CachedSampler(model)
+    groups = [sorted(s.node.operation.name for s in g) for g in sampler.sibling_groups]
+    assert groups == [["sibling_linear", "sibling_masked", "sibling_relu"]]
+    assert sorted(s.node.operation.name for s in sampler.split_steps) == [
+        "above_only",
+        "first",
+        "masked_b",
+        "masked_b_2",
+    ]
+    noise = draw_noise(6, (7, 7, 1), seed=4)
+    images = sampler.sample(noise)
+    np.testing.assert_array_equal(images, ReferenceSampler(model).sample(noise))
+    assert 0 < images.mean() < 1  # both values drawn: the comparison means something
+    p = 1 / (1 + np.exp(-keras.ops.convert_to_numpy(model(images))))
+    np.testing.assert_array_equal(images, (noise < p).astype("float32"))

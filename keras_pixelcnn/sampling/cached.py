@@ -226,6 +226,14 @@ class CachedSampler:
         self.kinds = kinds
         self.pads = pads
         self.sibling_groups = _sibling_groups(self.pixel_steps)
+        # Spatial pixel convolutions whose window has rows above the current
+        # one: those rows are complete when the row starts, so their part of
+        # the convolution is computed for the whole row at once (one large
+        # product), and each pixel step multiplies the current row's taps
+        # only (for a masked 3×3, 2 taps of 6, and no copy of the rows above).
+        self.split_steps = [
+            step for step in self.pixel_steps if step.window is not None and step.window[0] > 1
+        ]
         # The row tensors that pixel steps read, one column at a time.
         self.row_inputs = list(
             dict.fromkeys(
@@ -235,7 +243,7 @@ class CachedSampler:
                 for t in step.node.input_tensors
                 if kinds[id(t)] == ROW
             )
-        )
+        ) + [_above(step) for step in self.split_steps]
         self.cached = sorted((i for i in pads if i != self.image_id), key=list(pads).index)
 
     @staticmethod
@@ -265,6 +273,57 @@ class CachedSampler:
                 )
             merged.append((ops.concatenate(kernels, axis=1), ops.concatenate(biases)))
         return merged
+
+    def _split_kernels(self):
+        """For each split convolution: the kernel of its rows above the
+        current one, and the current row's taps up to the last one that can
+        be non-zero, flattened `(taps × in, out)`."""
+        split = {}
+        for step in self.split_steps:
+            layer = step.node.operation
+            rows, _, left, _ = step.window
+            kernel = layer.window_kernel(ops.cast(layer.kernel, layer.compute_dtype))
+            taps = left + layer.bottom_row_reach + 1
+            current = ops.reshape(kernel[rows - 1, :taps], (-1, kernel.shape[-1]))
+            split[step.out] = (kernel[: rows - 1], current if taps > 0 else None)
+        return split
+
+    def _above_value(self, step, kernel, caches, canvas, i):
+        """A split convolution's part from the rows above row i, for the
+        whole row (its bias included)."""
+        layer = step.node.operation
+        rows, _, left, right = step.window
+        top, pad_left, _ = self.pads[step.source]
+        src = self._buffer(step.source, caches, canvas)
+        first = top - rows + 1 + (i if step.source == self.image_id else 0)
+        window = ops.slice(
+            src,
+            [0, first, pad_left - left, 0],
+            [ops.shape(src)[0], rows - 1, self.width + left + right, ops.shape(src)[3]],
+        )
+        out = ops.conv(ops.cast(window, layer.compute_dtype), kernel, strides=1, padding="valid")
+        if layer.use_bias:
+            out = out + ops.cast(layer.bias, layer.compute_dtype)
+        return out
+
+    def _current_value(self, step, kernel, above, caches, canvas, i, j):
+        """A split convolution's output at (i, j): its current row's taps
+        (read from its input's cache) plus the part from the rows above."""
+        layer = step.node.operation
+        out = above
+        if kernel is not None:
+            _, _, left, _ = step.window
+            top, pad_left, _ = self.pads[step.source]
+            src = self._buffer(step.source, caches, canvas)
+            batch = ops.shape(src)[0]
+            taps = kernel.shape[0] // ops.shape(src)[3]
+            row = top + (i if step.source == self.image_id else 0)
+            window = ops.slice(
+                src, [0, row, j + pad_left - left, 0], [batch, 1, taps, ops.shape(src)[3]]
+            )
+            flat = ops.reshape(ops.cast(window, layer.compute_dtype), (batch, -1))
+            out = ops.reshape(ops.matmul(flat, kernel), ops.shape(above)) + above
+        return layer.activation(out) if layer.activation is not None else out
 
     def _siblings_value(self, group, kernel, bias, inputs):
         """The outputs of a group of pointwise convolutions of one input at
@@ -352,6 +411,7 @@ class CachedSampler:
         for step in self.const_steps:
             consts[step.out] = self._call(step, consts)
         merged = self._merged_kernels()
+        split = self._split_kernels()
         group_of = {
             step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
         }
@@ -366,6 +426,10 @@ class CachedSampler:
                     value = self._window_value(step, caches, canvas, i, 0, width)
                 row_values[step.out] = value
                 self._store(caches, step.out, i, 0, value)
+            for step in self.split_steps:
+                row_values[_above(step)] = self._above_value(
+                    step, split[step.out][0], caches, canvas, i
+                )
 
             def column(tensor_id, j):
                 value = row_values[tensor_id]
@@ -393,7 +457,11 @@ class CachedSampler:
                             values[sibling.out] = value
                         self._store(caches, step.out, i, j, values[step.out])
                         continue
-                    if step.window is None and isinstance(step.node.operation, layers.Conv2D):
+                    if step.out in split:
+                        value = self._current_value(
+                            step, split[step.out][1], values[_above(step)], caches, canvas, i, j
+                        )
+                    elif step.window is None and isinstance(step.node.operation, layers.Conv2D):
                         value = self._window_conv(step, values[id(step.node.input_tensors[0])])
                     elif step.window is None:
                         value = self._call(step, values)
@@ -564,6 +632,11 @@ class CachedSampler:
         """The image part of a canvas (its padding cut off)."""
         top, left, _ = self.pads[self.image_id]
         return canvas[:, top : top + self.height, left : left + self.width, :1]
+
+
+def _above(step):
+    """The key of a split convolution's part from the rows above."""
+    return ("above", step.out)
 
 
 def _sibling_groups(pixel_steps):
