@@ -22,6 +22,14 @@ model built from supported layers gets a fast sampler for free. Each layer's
 output at each position is computed exactly once, so a whole image costs
 about one forward pass instead of 784.
 
+Three rewrites keep a pixel step small (measured in the README's "Sampling
+speed"): a spatial convolution's taps on the rows above are computed for the
+whole row when the row starts, and a pixel step multiplies only the current
+row's taps; sibling pointwise convolutions of one tensor are one matrix
+product; and row tensors reach the pixel loop one column at a time, sliced a
+step ahead (XLA:CPU compiles a fusion that reads a dynamic slice to scalar
+code).
+
 Given the same noise (and labels) the images are identical to the
 reference sampler's.
 
