@@ -201,13 +201,14 @@ class MultiScaleCachedSampler(CachedSampler):
                 f"{self.scales} of the model; got {self.height}x{self.width}"
             )
         self.rows_per_step = min(self.scales[-1], self.max_period)
-        # The index of each cache's current row: it holds `top` rows above
-        # it, and one more per row a recomputing strided reader lags behind.
+        # Each cache is a ring of `slots` rows (row k in slot k % slots): the
+        # current row, the `top` rows above it that its readers need, and
+        # one more per row a strided reader that recomputes lags behind.
         extra = {t: 0 for t in self.cached}
         for step in self.row_steps + self.pixel_steps:
             if step.op == "conv" and step.source in extra and step.scale > self.rows_per_step:
                 extra[step.source] = max(extra[step.source], step.window[0] - 1)
-        self._last = {t: pads[t][0] + extra[t] for t in self.cached}
+        self.slots = {t: pads[t][0] + extra[t] + 1 for t in self.cached}
 
     def _plan_conv(self, node, layer, source, info, readers, pads, folded):
         """A shifted convolution, with the shift that follows it folded in."""
@@ -254,27 +255,29 @@ class MultiScaleCachedSampler(CachedSampler):
         scale = self.info[tensor_id][1]
         return self.height // scale, self.width // scale
 
-    def _conv(self, step, src, r, c, ncols, lag, taps=None):
+    def _conv(self, step, src, r, c, ncols, kernel=None):
         """Output row r (all `ncols` columns, c = 0) or position (r, c).
 
-        `lag` is None when `src` is the canvas (the whole image), else how
-        many rows its cache's current row is past `stride * r` (0 unless the
-        output is recomputed on a later row, see `_fill_row`). `taps`: the
-        kernel in `_window_product`'s order, for a column-major `src`."""
+        `src` is the canvas (the whole image) or a cache, read whole (all its
+        slots) with `kernel`, the layer's kernel for the ring's current order
+        of rows (`_ring_kernel`)."""
         layer = step.node.operation
         stride, top, left, down, right_shift = step.window
         kh, kw = layer.kernel_size
         pad_top, pad_left, _ = self.pads[step.source]
-        if lag is None:
-            row0 = stride * r - stride * down - top + pad_top
-        else:  # a cache's last row is its current one
-            row0 = self._last[step.source] - lag - stride * down - top
         col0 = stride * (c - right_shift) - left + pad_left
         dtype = layer.compute_dtype
-        kernel = ops.cast(layer.kernel, dtype)
         if step.source in self.column_major:
-            out = _window_product(src, row0, col0, taps, kernel.shape)
+            out = _window_product(src, col0, kernel, kw)
+        elif step.source != self.image_id:
+            width = (ncols - 1) * stride + kw
+            window = ops.slice(
+                src, [0, 0, col0, 0], [ops.shape(src)[0], *src.shape[1:2], width, src.shape[3]]
+            )
+            out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         else:
+            kernel = ops.cast(layer.kernel, dtype)
+            row0 = stride * r - stride * down - top + pad_top
             width = (ncols - 1) * stride + kw
             window = ops.slice(
                 src, [0, row0, col0, 0], [ops.shape(src)[0], kh, width, src.shape[3]]
@@ -302,10 +305,10 @@ class MultiScaleCachedSampler(CachedSampler):
 
     def _deconv(self, step, src, r, c, ncols):
         """A transposed convolution's output row r, or position (r, c): it
-        reads input row r // 2, the last row of its cache."""
+        reads input row r // 2 (its cache's current row)."""
         layer = step.node.operation
         _, pad_left, _ = self.pads[step.source]
-        last = self._last[step.source]
+        last = (r // 2) % self.slots[step.source]
         dtype = layer.compute_dtype
         kernel = ops.cast(layer.kernel, dtype)  # (kh, kw, filters, channels)
         if ncols == 1:  # kernel == stride: one input position, one tap
@@ -338,25 +341,60 @@ class MultiScaleCachedSampler(CachedSampler):
         if step.op == "point":
             return self._call(step, values)
         if step.source == self.image_id:
-            return self._conv(step, canvas, r, c, ncols, lag=None)
+            return self._conv(step, canvas, r, c, ncols)
         src = caches[self.cached.index(step.source)]
         if step.op == "deconv":
             return self._deconv(step, src, r, c, ncols)
-        lag = 0
-        if step.scale > self.rows_per_step:  # recomputed on a later row
-            lag = rows[self.info[step.source][1]] - step.window[0] * r
-        return self._conv(step, src, r, c, ncols, lag, values.get(_taps(step)))
+        kernel = (
+            values[_ring(step)] if _ring(step) in values else self._ring_kernel(step, values, r)
+        )
+        return self._conv(step, src, r, c, ncols, kernel)
+
+    def _ring_kernels(self, step):
+        """A convolution's kernel for each rotation of its input's ring: for
+        a window whose first row sits in slot k, slot s gets kernel row
+        `(s - k) % slots` (zeros where that is not a kernel row). Stacked on
+        a leading axis; in `_window_product`'s order for a column-major
+        cache."""
+        layer = step.node.operation
+        kernel = ops.cast(layer.kernel, layer.compute_dtype)
+        kh, kw, channels, filters = kernel.shape
+        slots = self.slots[step.source]
+        zero = ops.zeros_like(kernel[0])
+        rotations = []
+        for k in range(slots):
+            rows = [(s - k) % slots for s in range(slots)]
+            rotated = ops.stack([kernel[t] if t < kh else zero for t in rows])
+            if step.source in self.column_major:  # column by column, then slot, then channel
+                rotated = ops.reshape(
+                    ops.transpose(rotated, (1, 0, 2, 3)), (kw * slots * channels, filters)
+                )
+            rotations.append(rotated)
+        return ops.stack(rotations)
+
+    def _ring_kernel(self, step, values, r):
+        """The kernel for output row r: its window's first input row,
+        `stride * (r - down) - top`, sits in slot `first % slots`."""
+        stride, top, _, down, _ = step.window
+        slots = self.slots[step.source]
+        rotations = values[_rings(step)]
+        if slots == 1:
+            return rotations[0]
+        return ops.take(rotations, (stride * (r - down) - top) % slots, axis=0)
 
     def _store(self, caches, tensor_id, r, c, value):
+        """Writes row r (or position (r, c)) of a cached tensor into slot
+        `r % slots` of its ring; the row it replaces is no longer read."""
         if tensor_id in self.pads and tensor_id != self.image_id:
             k = self.cached.index(tensor_id)
             left = self.pads[tensor_id][1]
+            slot = r % self.slots[tensor_id]
             value = ops.cast(value, caches[k].dtype)
             if tensor_id in self.column_major:  # one position: (batch, 1, 1, ch)
-                start = [c + left, 0, self._last[tensor_id], 0]
+                start = [c + left, 0, slot, 0]
                 value = ops.reshape(value, (1, -1, 1, value.shape[3]))
             else:
-                start = [0, self._last[tensor_id], c + left, 0]
+                start = [0, slot, c + left, 0]
             caches[k] = ops.slice_update(caches[k], start, value)
 
     def _fill_rows(self, canvas, caches, noise, initial, labels, start, row_start, row_stop):
@@ -366,9 +404,9 @@ class MultiScaleCachedSampler(CachedSampler):
             consts[self.label_id] = labels
         for step in self.const_steps:
             consts[step.out] = self._call(step, consts)
-        for step in self.pixel_steps:  # reordered once, outside the loops
-            if step.op == "conv" and step.source in self.column_major:
-                consts[_taps(step)] = window_taps(step.node.operation)
+        for step in self.row_steps + self.pixel_steps:  # once, outside the loops
+            if step.op == "conv" and step.source in self.slots:
+                consts[_rings(step)] = self._ring_kernels(step)
         period = self.rows_per_step
 
         def group_body(g, state):
@@ -401,14 +439,6 @@ class MultiScaleCachedSampler(CachedSampler):
         i = g * period + phase
         # The current row at each scale.
         rows = {s: g * (period // s) + phase // s if s <= period else i // s for s in self.scales}
-        for k, t in enumerate(self.cached):  # a cache moves down at its rows' starts
-            scale = self.info[t][1]
-            axis = 2 if t in self.column_major else 1
-            if scale > period and phase == 0:
-                moved = _next_row(caches[k], axis)
-                caches[k] = ops.where(i % scale == 0, moved, caches[k])
-            elif scale <= period and phase % scale == 0:
-                caches[k] = _next_row(caches[k], axis)
         row_values = dict(consts)
         for step in self.row_steps:
             if phase % min(step.scale, period):
@@ -416,6 +446,13 @@ class MultiScaleCachedSampler(CachedSampler):
             value = self._value(step, row_values, caches, canvas, rows, 0, width // step.scale)
             row_values[step.out] = value
             self._store(caches, step.out, rows[step.scale], 0, value)
+        for step in self.pixel_steps:  # the ring kernels of this row's pixel convolutions
+            if (
+                step.op == "conv"
+                and step.source in self.slots
+                and not phase % min(step.scale, period)
+            ):
+                row_values[_ring(step)] = self._ring_kernel(step, consts, rows[step.scale])
         active = [s for s in self.scales if phase % min(s, period) == 0]
         columns = min(active[-1], self.max_column_group)
 
@@ -429,6 +466,8 @@ class MultiScaleCachedSampler(CachedSampler):
                 }
                 values = dict(consts)
                 for tensor_id, value in row_values.items():
+                    if isinstance(tensor_id, tuple):  # a ring kernel
+                        values[tensor_id] = value
                     if tensor_id not in self.row_inputs:
                         continue
                     scale = self.info[tensor_id][1]
@@ -470,7 +509,7 @@ class MultiScaleCachedSampler(CachedSampler):
         down by one row at the start of each of its rows)."""
         top, left, right = self.pads[tensor_id]
         h, w = self._size(tensor_id)
-        rows = h + top if tensor_id == self.image_id else self._last[tensor_id] + 1
+        rows = h + top if tensor_id == self.image_id else self.slots[tensor_id]
         if tensor_id in self.column_major:
             return (w + left + right, batch, rows, self._channels(tensor_id))
         return (batch, rows, w + left + right, self._channels(tensor_id))
@@ -500,46 +539,35 @@ class MultiScaleCachedSampler(CachedSampler):
         return self._to_data(self._image(canvas))
 
 
-def _taps(step):
-    """The key of a convolution's reordered kernel (`window_taps`)."""
-    return ("taps", step.out)
+def _rings(step):
+    """The key of a convolution's kernels for every ring rotation."""
+    return ("rings", step.out)
 
 
-def window_taps(layer):
-    """A convolution's kernel `(kh, kw, channels, filters)` as the matrix
-    `_window_product` multiplies: column by column, then row, then channel."""
-    kernel = ops.cast(layer.kernel, layer.compute_dtype)
-    kh, kw, channels, filters = kernel.shape
-    return ops.reshape(ops.transpose(kernel, (1, 0, 2, 3)), (kw * kh * channels, filters))
+def _ring(step):
+    """The key of a convolution's kernel for the current row's rotation."""
+    return ("ring", step.out)
 
 
-def _window_product(src, row0, col0, taps, kernel_shape):
+def _window_product(src, col0, kernel, kw):
     """A convolution's output at one position from a column-major cache
-    `(columns, batch, rows, channels)`: the window's columns `col0 ..` and
-    rows `row0 ..`, side by side on the channel axis, times the kernel
-    (`window_taps`, of shape `kernel_shape` before), in one product.
+    `(columns, batch, slots, channels)`: its `kw` columns from `col0`, each
+    with all the ring's slots, side by side on the channel axis, times the
+    kernel for the ring's order (`_ring_kernels`), in one product.
 
     Each column is one contiguous block of the cache. The window of a
     batch-major cache `(batch, rows, columns, channels)` is batch × rows
     pieces, and XLA:CPU copies it out of a dynamic slice element by element
     (scalar code): 24% of the PixelCNN++ sampler's time at batch 32, 38% at
     128 (README, "Sampling speed")."""
-    kh, kw, channels, filters = kernel_shape
-    batch = ops.shape(src)[1]
+    batch, slots, channels = ops.shape(src)[1], src.shape[2], src.shape[3]
     columns = [
         ops.reshape(
-            ops.slice(src, [col0 + dx, 0, row0, 0], [1, batch, kh, channels]),
-            (batch, kh * channels),
+            ops.slice(src, [col0 + dx, 0, 0, 0], [1, batch, slots, channels]),
+            (batch, slots * channels),
         )
         for dx in range(kw)
     ]
-    window = ops.cast(ops.concatenate(columns, axis=-1) if kw > 1 else columns[0], taps.dtype)
-    return ops.reshape(ops.matmul(window, taps), (-1, 1, 1, filters))
-
-
-def _next_row(cache, axis):
-    """Moves a cache one row down the image along its row axis: drops the
-    oldest row and appends zeros (the padding the new row overwrites)."""
-    index = (slice(None),) * axis
-    older = cache[(*index, slice(1, None))]
-    return ops.concatenate([older, ops.zeros_like(cache[(*index, slice(0, 1))])], axis=axis)
+    window = ops.concatenate(columns, axis=-1) if kw > 1 else columns[0]
+    out = ops.matmul(ops.cast(window, kernel.dtype), kernel)
+    return ops.reshape(out, (-1, 1, 1, kernel.shape[-1]))
