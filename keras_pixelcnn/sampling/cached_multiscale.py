@@ -277,7 +277,7 @@ class MultiScaleCachedSampler(CachedSampler):
             out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         else:
             kernel = ops.cast(layer.kernel, dtype)
-            row0 = stride * r - stride * down - top + pad_top
+            row0 = stride * r.value - stride * down - top + pad_top
             width = (ncols - 1) * stride + kw
             window = ops.slice(
                 src, [0, row0, col0, 0], [ops.shape(src)[0], kh, width, src.shape[3]]
@@ -294,7 +294,7 @@ class MultiScaleCachedSampler(CachedSampler):
         if layer.activation is not None:
             out = layer.activation(out)
         if down:  # a DownShift gives zeros on the first row
-            out = out * ops.cast(r >= 1, out.dtype)
+            out = out * ops.cast(r.value >= 1, out.dtype)
         if right_shift:
             if ncols == 1:
                 out = out * ops.cast(c >= 1, out.dtype)
@@ -303,19 +303,21 @@ class MultiScaleCachedSampler(CachedSampler):
                 out = out * ops.cast(keep, out.dtype)
         return out
 
-    def _deconv(self, step, src, r, c, ncols):
+    def _deconv(self, step, src, r, source_row, c, ncols):
         """A transposed convolution's output row r, or position (r, c): it
-        reads input row r // 2 (its cache's current row)."""
+        reads input row `source_row` = r // 2 (its cache's current row)."""
         layer = step.node.operation
         _, pad_left, _ = self.pads[step.source]
-        last = (r // 2) % self.slots[step.source]
+        last = source_row.mod(self.slots[step.source])
         dtype = layer.compute_dtype
         kernel = ops.cast(layer.kernel, dtype)  # (kh, kw, filters, channels)
         if ncols == 1:  # kernel == stride: one input position, one tap
             value = ops.slice(  # a pixel tensor's cache is column-major
                 src, [c // 2 + pad_left, 0, last, 0], [1, ops.shape(src)[1], 1, src.shape[3]]
             )
-            tap = ops.slice(kernel, [r % 2, c % 2, 0, 0], [1, 1, kernel.shape[2], kernel.shape[3]])
+            tap = ops.slice(
+                kernel, [r.mod(2), c % 2, 0, 0], [1, 1, kernel.shape[2], kernel.shape[3]]
+            )
             out = ops.matmul(
                 ops.reshape(ops.cast(value, dtype), (-1, src.shape[3])),
                 ops.transpose(ops.reshape(tap, (kernel.shape[2], kernel.shape[3]))),
@@ -325,7 +327,7 @@ class MultiScaleCachedSampler(CachedSampler):
             in_w = self.width // self.info[step.source][1]
             row = ops.slice(src, [0, last, pad_left, 0], [ops.shape(src)[0], 1, in_w, src.shape[3]])
             taps = ops.slice(
-                kernel, [r % 2, 0, 0, 0], [1, kernel.shape[1], kernel.shape[2], kernel.shape[3]]
+                kernel, [r.mod(2), 0, 0, 0], [1, kernel.shape[1], kernel.shape[2], kernel.shape[3]]
             )
             (_, _), (c0, c1) = layer._crop(1, in_w)
             out = _row_conv_transpose(ops.cast(row, dtype), taps)[:, :, c0:c1, :]
@@ -343,7 +345,7 @@ class MultiScaleCachedSampler(CachedSampler):
             return self._conv(step, canvas, r, c, ncols)
         src = caches[self.cached.index(step.source)]
         if step.op == "deconv":
-            return self._deconv(step, src, r, c, ncols)
+            return self._deconv(step, src, r, rows[self.info[step.source][1]], c, ncols)
         kernel = (
             values[_ring(step)] if _ring(step) in values else self._ring_kernel(step, values, r)
         )
@@ -379,7 +381,8 @@ class MultiScaleCachedSampler(CachedSampler):
         rotations = values[_rings(step)]
         if slots == 1:
             return rotations[0]
-        return ops.take(rotations, (stride * (r - down) - top) % slots, axis=0)
+        first = r.mod(slots, stride, -stride * down - top)
+        return rotations[first] if isinstance(first, int) else ops.take(rotations, first, axis=0)
 
     def _store(self, caches, tensor_id, r, c, value):
         """Writes row r (or position (r, c)) of a cached tensor into slot
@@ -387,7 +390,7 @@ class MultiScaleCachedSampler(CachedSampler):
         if tensor_id in self.pads and tensor_id != self.image_id:
             k = self.cached.index(tensor_id)
             left = self.pads[tensor_id][1]
-            slot = r % self.slots[tensor_id]
+            slot = r.mod(self.slots[tensor_id])
             value = ops.cast(value, caches[k].dtype)
             if tensor_id in self.column_major:  # one position: (batch, 1, 1, ch)
                 start = [c + left, 0, slot, 0]
@@ -437,7 +440,10 @@ class MultiScaleCachedSampler(CachedSampler):
         top, pad_left, _ = self.pads[self.image_id]
         i = g * period + phase
         # The current row at each scale.
-        rows = {s: g * (period // s) + phase // s if s <= period else i // s for s in self.scales}
+        rows = {
+            s: _Row(g, period // s, phase // s) if s <= period else _Row(i // s)
+            for s in self.scales
+        }
         row_values = dict(consts)
         for step in self.row_steps:
             if phase % min(step.scale, period):
@@ -536,6 +542,24 @@ class MultiScaleCachedSampler(CachedSampler):
             canvas, tuple(caches), noise, ops.zeros((batch, h, w, 1), "float32"), labels, 0, 0, h
         )
         return self._to_data(self._image(canvas))
+
+
+class _Row:
+    """A row index of `_fill_row`'s program: `g * m + p` at a scale that
+    the row loop's unrolling fixes the phase of (g the loop's iteration,
+    m and p static), else just a traced `value`. A ring's slot is then a
+    constant where it can be: a static slice is cheaper than a dynamic one
+    (XLA:CPU's dynamic row offsets make scalar code)."""
+
+    def __init__(self, g, m=0, p=0):
+        self.m, self.p = m, p
+        self.value = g * m + p if m else g
+
+    def mod(self, n, times=1, plus=0):
+        """`(times * row + plus) % n`, a Python int when it is static."""
+        if self.m and (times * self.m) % n == 0:
+            return (times * self.p + plus) % n
+        return (times * self.value + plus) % n
 
 
 def _rings(step):
