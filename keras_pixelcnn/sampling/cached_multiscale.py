@@ -18,8 +18,13 @@ computed there; the row and pixel loops are unrolled over static phases
 (`max_period` rows × `max_column_group` pixels, 2 × 2 by default) so that no
 branch is needed to know where that is. A scale coarser than the unrolling
 is recomputed at the first pixel of each unrolled block inside its position:
-the same value each time. Each cache holds only the rows its readers still
-need at its scale and moves down one row at the start of each of its rows.
+the same value each time. Each cache is a ring of the rows its readers still
+need at its scale (row k in slot k % slots): nothing moves, a writer stores
+one slot and a reader reads all slots with its kernel rows rotated to the
+slots' order. Where the unrolled phase fixes the row, the slot and the
+rotation are Python constants. A pixel tensor's cache is column-major
+(columns, batch, slots, channels), so a window column is one contiguous
+slice (XLA:CPU copies a batch-major window out element by element).
 
 A shifted convolution reads a window of its input's cache (strided: at the
 input's scale), a `DownShift` / `RightShift` that follows one is folded into
