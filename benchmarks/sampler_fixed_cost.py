@@ -28,7 +28,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    import keras_pixelcnn  # first: it sets up TensorFlow (oneDNN) before keras loads it
+    import keras_pixelcnn  # noqa: F401, I001  (first: its runtime options, oneDNN on, as in the CLI)
     import keras
     import numpy as np
 
