@@ -102,6 +102,8 @@ def _is_pointwise_conv(layer):
 
 
 class _Step:
+    accumulated = False
+
     def __init__(self, node, kind, window=None, source=None):
         self.node = node
         self.kind = kind
@@ -137,6 +139,11 @@ class CachedSampler:
     # Rows per iteration of the compiled row loop: a call starts and stops
     # at a multiple of it (the multi-scale sampler unrolls its row phases).
     rows_per_step = 1
+    # Accumulators (see `_plan`) of the convolutions whose window is the row
+    # above and the current row of a pixel tensor; none in the multi-scale
+    # sampler.
+    accumulators = ()
+    accumulate = True
 
     def __init__(self, model):
         self.model = model
@@ -210,11 +217,20 @@ class CachedSampler:
                                 f"layer {layer.name} sees the current pixel of the image: "
                                 "the model is not causal"
                             )
-                    pad = pads.setdefault(source, [0, 0, 0])
-                    pad[0] = max(pad[0], rows - 1 + shift)
-                    pad[1] = max(pad[1], left)
-                    pad[2] = max(pad[2], right)
                     step = _Step(node, kind, (rows, shift, left, right), source)
+                    step.accumulated = (
+                        self.accumulate
+                        and kind == PIXEL
+                        and rows == 2
+                        and shift == 0
+                        and source != self.image_id
+                        and source_kind == PIXEL
+                    )
+                    if not step.accumulated:
+                        pad = pads.setdefault(source, [0, 0, 0])
+                        pad[0] = max(pad[0], rows - 1 + shift)
+                        pad[1] = max(pad[1], left)
+                        pad[2] = max(pad[2], right)
                     (self.row_steps if kind == ROW else self.pixel_steps).append(step)
                 elif isinstance(layer, POINTWISE_LAYERS) or _is_pointwise_conv(layer):
                     if self.image_id in in_ids:
@@ -240,8 +256,25 @@ class CachedSampler:
         # product), and each pixel step multiplies the current row's taps
         # only (for a masked 3×3, 2 taps of 6, and no copy of the rows above).
         self.split_steps = [
-            step for step in self.pixel_steps if step.window is not None and step.window[0] > 1
+            step
+            for step in self.pixel_steps
+            if step.window is not None and step.window[0] > 1 and not step.accumulated
         ]
+        # A convolution whose window is the row above and the current row of
+        # a pixel tensor (the masked 3x3 of the PixelCNN) reads no cache:
+        # each new position of its input is multiplied, once, by every tap
+        # it feeds, and the products are added into two accumulators, the
+        # next row's outputs and the current row's. A pixel step reads its
+        # output from the current row's accumulator; a new row starts from
+        # the next row's. One product a step replaces the window read, its
+        # product and the rows-above convolution of the row step.
+        self.accumulated_steps = [
+            step for step in self.pixel_steps if getattr(step, "accumulated", False)
+        ]
+        self.accumulators = [("next row", step.out) for step in self.accumulated_steps]
+        self.accumulated_from = {}
+        for k, step in enumerate(self.accumulated_steps):
+            self.accumulated_from.setdefault(step.source, []).append(k)
         # The row tensors that pixel steps read, one column at a time:
         # sliced a step ahead and carried in the loop state (`row_inputs`),
         # or sliced where they are read (`sliced_inputs`: the rows-above
@@ -400,6 +433,58 @@ class CachedSampler:
     def _buffer(self, tensor_id, caches, canvas):
         return canvas if tensor_id == self.image_id else caches[self.cached.index(tensor_id)]
 
+    def _accumulation_kernels(self):
+        """For each accumulated convolution: its taps in the order of the
+        accumulators' positions, `(in, positions × out)`. An input at column
+        c feeds the next row's outputs at columns c - right .. c + left
+        (positions 0 .. left + right) through the row above's taps, reversed,
+        and the current row's at c .. c + left through the current row's
+        taps up to the last one that can be non-zero."""
+        kernels = []
+        for step in self.accumulated_steps:
+            layer = step.node.operation
+            _, _, left, right = step.window
+            kernel = layer.window_kernel(ops.cast(layer.kernel, layer.compute_dtype))
+            taps = left + layer.bottom_row_reach + 1
+            channels, filters = kernel.shape[2], kernel.shape[3]
+            parts = [kernel[0, ::-1]]
+            if taps < left + 1:
+                parts.append(ops.zeros((left + 1 - taps, channels, filters), kernel.dtype))
+            if taps > 0:
+                parts.append(kernel[1, :taps][::-1])
+            stacked = ops.concatenate(parts, axis=0)  # (positions, in, out)
+            kernels.append(ops.reshape(ops.transpose(stacked, (1, 0, 2)), (channels, -1)))
+        return kernels
+
+    def _accumulate(self, k, kernel, value, accumulators, j):
+        """Multiplies a new input position (column j) by every tap of the
+        k-th accumulated convolution it feeds, adds the products for the next
+        row into its accumulator (column-major, `(columns, batch, out)`) and
+        those for the current row's next `left` columns into the carried
+        partial sums `(left, batch, out)`; returns the output at column j.
+        `accumulators` holds (next row, partial sums, current row's part
+        from above) per convolution."""
+        step = self.accumulated_steps[k]
+        layer = step.node.operation
+        _, _, left, right = step.window
+        batch = ops.shape(value)[0]
+        following, partial, above = accumulators[3 * k : 3 * k + 3]
+        x = ops.reshape(ops.cast(value, layer.compute_dtype), (batch, -1))
+        products = ops.cast(ops.matmul(x, kernel), following.dtype)
+        products = ops.transpose(ops.reshape(products, (batch, -1, layer.filters)), (1, 0, 2))
+        ahead, filters = left + right + 1, layer.filters
+        window = ops.slice(following, [j, 0, 0], [ahead, batch, filters]) + products[:ahead]
+        accumulators[3 * k] = ops.slice_update(following, [j, 0, 0], window)
+        out = ops.slice(above, [j, 0, 0], [1, batch, filters])[0] + products[ahead]
+        if left > 0:
+            out = out + partial[0]
+            later = products[ahead + 1 :]
+            if left > 1:
+                later = later + ops.concatenate([partial[1:], ops.zeros_like(partial[:1])], 0)
+            accumulators[3 * k + 1] = later
+        out = ops.reshape(ops.cast(out, layer.compute_dtype), (batch, 1, 1, filters))
+        return layer.activation(out) if layer.activation is not None else out
+
     def _fill_rows(self, canvas, caches, noise, initial, labels, start, row_start, row_stop):
         caches = list(caches)
         batch = ops.shape(canvas)[0]
@@ -409,15 +494,28 @@ class CachedSampler:
             consts[self.label_id] = labels
         for step in self.const_steps:
             consts[step.out] = self._call(step, consts)
-        ncaches = len(self.cached)
+        ncaches, nacc = len(self.cached), len(self.accumulators)
         merged = self._merged_kernels()
         split = self._split_kernels()
+        accumulation = self._accumulation_kernels()
         group_of = {
             step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
         }
 
         def row_body(i, state):
-            canvas, caches = state[0], [self._next_row(c) for c in state[1:]]
+            canvas = state[0]
+            caches = [self._next_row(c) for c in state[1 : 1 + ncaches]]
+            # Row i's outputs of the accumulated convolutions, from the row
+            # above (and their bias); the next row's accumulators start empty.
+            accumulators = []
+            for step, acc in zip(self.accumulated_steps, state[1 + ncaches :]):
+                layer = step.node.operation
+                _, _, left, right = step.window
+                above = acc[right : right + width]
+                if layer.use_bias:
+                    above = above + ops.cast(layer.bias, above.dtype)
+                partial = ops.zeros_like(acc[: max(left, 1)])
+                accumulators += [ops.zeros_like(acc), partial, above]
             row_values = dict(consts)
             for step in self.row_steps:
                 if step.window is None:
@@ -437,6 +535,8 @@ class CachedSampler:
 
             def pixel_body(j, state):
                 canvas, caches = state[0], list(state[1 : 1 + ncaches])
+                accumulators = list(state[1 + ncaches : 1 + ncaches + 3 * nacc])
+                state = state[: 1 + ncaches] + state[1 + ncaches + 3 * nacc :]
                 values = dict(consts)
                 # The row tensors at column j, sliced at the end of the
                 # previous step and carried: an XLA:CPU fusion that reads a
@@ -465,6 +565,10 @@ class CachedSampler:
                         value = self._window_value(step, caches, canvas, i, j, 1)
                     values[step.out] = value
                     self._store(caches, step.out, i, j, value)
+                    for k in self.accumulated_from.get(step.out, ()):
+                        values[self.accumulated_steps[k].out] = self._accumulate(
+                            k, accumulation[k], value, accumulators, j
+                        )
                 params = ops.cast(values[self.output_id], "float32")
                 u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
                 sampled = ops.cast(self.likelihood.sample(params, u)[..., None], canvas.dtype)
@@ -475,11 +579,21 @@ class CachedSampler:
                 top, pad_left, _ = self.pads[self.image_id]
                 canvas = ops.slice_update(canvas, [0, i + top, j + pad_left, 0], value)
                 after = ops.minimum(j + 1, width - 1)
-                return (canvas, *caches, *(column(t, after) for t in self.row_inputs))
+                return (
+                    canvas,
+                    *caches,
+                    *accumulators,
+                    *(column(t, after) for t in self.row_inputs),
+                )
 
-            state = (canvas, *caches, *(column(t, 0) for t in self.row_inputs))
+            state = (
+                canvas,
+                *caches,
+                *accumulators,
+                *(column(t, 0) for t in self.row_inputs),
+            )
             state = ops.fori_loop(0, width, pixel_body, state)
-            return state[: 1 + ncaches]
+            return (*state[: 1 + ncaches], *state[1 + ncaches : 1 + ncaches + 3 * nacc : 3])
 
         state = ops.fori_loop(row_start, row_stop, row_body, (canvas, *caches))
         return state[0], tuple(state[1:])
@@ -490,6 +604,10 @@ class CachedSampler:
         rows that the next row's windows read (a few hundred kB that stay in
         the CPU's cache, where a whole padded activation map is megabytes
         copied in and out of every compiled call)."""
+        if tensor_id in self.accumulators:
+            step = self.accumulated_steps[self.accumulators.index(tensor_id)]
+            _, _, left, right = step.window
+            return (self.width + left + right, batch, step.node.operation.filters)
         top, left, right = self.pads[tensor_id]
         rows = self.height + top if tensor_id == self.image_id else top + 1
         return (batch, rows, self.width + left + right, self._channels(tensor_id))
@@ -517,7 +635,7 @@ class CachedSampler:
 
         canvas, _ = self._fill_rows(
             zeros(self.image_id),
-            tuple(zeros(t) for t in self.cached),
+            tuple(zeros(t) for t in [*self.cached, *self.accumulators]),
             noise,
             ops.zeros((batch, self.height, self.width, 1), "float32"),
             labels,
@@ -588,7 +706,9 @@ class CachedSampler:
         if self.input_transform is not None:
             known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
         canvas = self._canvas(known, batch)
-        caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self.cached)
+        caches = tuple(
+            ops.convert_to_tensor(self._empty(t, batch)) for t in [*self.cached, *self.accumulators]
+        )
         canvas = ops.convert_to_tensor(canvas)
         args = (
             ops.convert_to_tensor(noise),
