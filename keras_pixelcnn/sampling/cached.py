@@ -22,13 +22,16 @@ model built from supported layers gets a fast sampler for free. Each layer's
 output at each position is computed exactly once, so a whole image costs
 about one forward pass instead of 784.
 
-Three rewrites keep a pixel step small (measured in the README's "Sampling
+Four rewrites keep a pixel step small (measured in the README's "Sampling
 speed"): a spatial convolution's taps on the rows above are computed for the
 whole row when the row starts, and a pixel step multiplies only the current
-row's taps; sibling pointwise convolutions of one tensor are one matrix
-product; and row tensors reach the pixel loop one column at a time, sliced a
-step ahead (XLA:CPU compiles a fusion that reads a dynamic slice to scalar
-code).
+row's taps; a convolution over the row above and the current row of a pixel
+tensor (the PixelCNN's masked 3×3) instead multiplies each new input
+position once by every tap it feeds and accumulates the products for the
+next row and for the current row's next columns; sibling pointwise
+convolutions of one tensor are one matrix product; and row tensors reach the
+pixel loop one column at a time, sliced a step ahead (XLA:CPU compiles a
+fusion that reads a dynamic slice to scalar code).
 
 Given the same noise (and labels) the images are identical to the
 reference sampler's.
@@ -447,11 +450,11 @@ class CachedSampler:
             kernel = layer.window_kernel(ops.cast(layer.kernel, layer.compute_dtype))
             taps = left + layer.bottom_row_reach + 1
             channels, filters = kernel.shape[2], kernel.shape[3]
-            parts = [kernel[0, ::-1]]
+            parts = [ops.flip(kernel[0], axis=0)]
             if taps < left + 1:
                 parts.append(ops.zeros((left + 1 - taps, channels, filters), kernel.dtype))
             if taps > 0:
-                parts.append(kernel[1, :taps][::-1])
+                parts.append(ops.flip(kernel[1, :taps], axis=0))
             stacked = ops.concatenate(parts, axis=0)  # (positions, in, out)
             kernels.append(ops.reshape(ops.transpose(stacked, (1, 0, 2)), (channels, -1)))
         return kernels
