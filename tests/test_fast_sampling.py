@@ -45,6 +45,20 @@ def test_fast_equals_reference(name, model, labels, batch):
 
 
 @pytest.mark.parametrize("name, model, labels", MODELS, ids=[m[0] for m in MODELS])
+def test_one_sampler_draws_several_batch_sizes(name, model, labels):
+    """bug: a shape that is static only for the first batch size. On
+    TensorFlow the third batch size retraces the sampler with the batch
+    dimension unknown (`reduce_retracing`), which a loop state of a fixed
+    shape must survive."""
+    sampler = CachedSampler(model)
+    for batch in (2, 3, 5):
+        noise = draw_noise(batch, (7, 7, 1), seed=20 + batch)
+        labs = None if labels is None else np.arange(batch) % 10
+        expected = ReferenceSampler(model).sample(noise, labels=labs)
+        np.testing.assert_array_equal(sampler.sample(noise, labels=labs), expected)
+
+
+@pytest.mark.parametrize("name, model, labels", MODELS, ids=[m[0] for m in MODELS])
 def test_fast_sampler_logits_match_the_model(name, model, labels):
     """Every pixel the fast sampler drew is `noise < sigmoid(logit)` for the
     logits of a full forward pass on the finished image (causality makes

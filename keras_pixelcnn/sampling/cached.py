@@ -473,9 +473,10 @@ class CachedSampler:
         batch = ops.shape(value)[0]
         following, partial, above = accumulators[3 * k : 3 * k + 3]
         x = ops.reshape(ops.cast(value, layer.compute_dtype), (batch, -1))
-        products = ops.cast(ops.matmul(x, kernel), following.dtype)
-        products = ops.transpose(ops.reshape(products, (batch, -1, layer.filters)), (1, 0, 2))
         ahead, filters = left + right + 1, layer.filters
+        products = ops.cast(ops.matmul(x, kernel), following.dtype)
+        products = ops.reshape(products, (batch, ahead + left + 1, filters))  # static positions
+        products = ops.transpose(products, (1, 0, 2))
         window = ops.slice(following, [j, 0, 0], [ahead, batch, filters]) + products[:ahead]
         accumulators[3 * k] = ops.slice_update(following, [j, 0, 0], window)
         out = ops.slice(above, [j, 0, 0], [1, batch, filters])[0] + products[ahead]
