@@ -146,7 +146,6 @@ class CachedSampler:
     # above and the current row of a pixel tensor; none in the multi-scale
     # sampler.
     accumulators = ()
-    accumulate = True
 
     def __init__(self, model):
         self.model = model
@@ -222,8 +221,7 @@ class CachedSampler:
                             )
                     step = _Step(node, kind, (rows, shift, left, right), source)
                     step.accumulated = (
-                        self.accumulate
-                        and kind == PIXEL
+                        kind == PIXEL
                         and rows == 2
                         and shift == 0
                         and source != self.image_id
@@ -266,14 +264,12 @@ class CachedSampler:
         # A convolution whose window is the row above and the current row of
         # a pixel tensor (the masked 3x3 of the PixelCNN) reads no cache:
         # each new position of its input is multiplied, once, by every tap
-        # it feeds, and the products are added into two accumulators, the
-        # next row's outputs and the current row's. A pixel step reads its
-        # output from the current row's accumulator; a new row starts from
-        # the next row's. One product a step replaces the window read, its
-        # product and the rows-above convolution of the row step.
-        self.accumulated_steps = [
-            step for step in self.pixel_steps if getattr(step, "accumulated", False)
-        ]
+        # it feeds, and the products are added into an accumulator of the
+        # next row's outputs and partial sums carried to the current row's
+        # next columns (`_accumulate`); a new row starts from the next row's.
+        # One product a step replaces the window read, its product and the
+        # rows-above convolution of the row step.
+        self.accumulated_steps = [step for step in self.pixel_steps if step.accumulated]
         self.accumulators = [("next row", step.out) for step in self.accumulated_steps]
         self.accumulated_from = {}
         for k, step in enumerate(self.accumulated_steps):
@@ -616,6 +612,11 @@ class CachedSampler:
         rows = self.height + top if tensor_id == self.image_id else top + 1
         return (batch, rows, self.width + left + right, self._channels(tensor_id))
 
+    def _buffers(self):
+        """What a compiled call carries besides the canvas: the caches, then
+        the accumulated convolutions' next-row accumulators."""
+        return [*self.cached, *self.accumulators]
+
     def _empty(self, tensor_id, batch):
         return np.zeros(self._shape(tensor_id, batch), "float32")
 
@@ -639,7 +640,7 @@ class CachedSampler:
 
         canvas, _ = self._fill_rows(
             zeros(self.image_id),
-            tuple(zeros(t) for t in [*self.cached, *self.accumulators]),
+            tuple(zeros(t) for t in self._buffers()),
             noise,
             ops.zeros((batch, self.height, self.width, 1), "float32"),
             labels,
@@ -710,9 +711,7 @@ class CachedSampler:
         if self.input_transform is not None:
             known = ops.convert_to_numpy(self.input_transform(initial)).astype("float32")
         canvas = self._canvas(known, batch)
-        caches = tuple(
-            ops.convert_to_tensor(self._empty(t, batch)) for t in [*self.cached, *self.accumulators]
-        )
+        caches = tuple(ops.convert_to_tensor(self._empty(t, batch)) for t in self._buffers())
         canvas = ops.convert_to_tensor(canvas)
         args = (
             ops.convert_to_tensor(noise),
