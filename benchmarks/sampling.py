@@ -26,19 +26,32 @@ from benchmarks.before import VARIABLE, extract, package_root, without_before  #
 sys.path.insert(0, package_root())
 
 
-def _time(sampler, noise, labels, repeats, first=None):
+def _time(sampler, noise, labels, repeats, first=None, beside=None):
     """Images/s, best of `repeats` after a warm-up call (whose seconds, with
-    the compilation for this batch shape, go into `first` when given)."""
+    the compilation for this batch shape, go into `first` when given).
+
+    `beside`, a function of no arguments, is called (and timed, best of
+    `repeats` after a warm-up) after each call of the sampler: the two are
+    measured alternately, so a slow spell of a shared machine slows both.
+    Returns images/s of the sampler, and of `beside` when given."""
     start = time.perf_counter()
     sampler.sample(noise, labels=labels)  # compile / warm up
     if first is not None:
         first.append(time.perf_counter() - start)
-    best = float("inf")
+    if beside is not None:
+        beside()
+    best = best_beside = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         sampler.sample(noise, labels=labels)
         best = min(best, time.perf_counter() - start)
-    return len(noise) / best
+        if beside is not None:
+            start = time.perf_counter()
+            beside()
+            best_beside = min(best_beside, time.perf_counter() - start)
+    if beside is None:
+        return len(noise) / best
+    return len(noise) / best, len(noise) / best_beside
 
 
 def _time_reference_rows(sampler, noise, labels, rows):
@@ -57,19 +70,14 @@ def _time_reference_rows(sampler, noise, labels, rows):
     return len(noise) / ((time.perf_counter() - begin) * h / rows)
 
 
-def _forward_ips(model, noise, labels, repeats=5):
-    """Images/s of one plain forward pass (the cost the fast sampler aims at)."""
+def _forward(model, noise, labels):
+    """One plain forward pass of the batch (the cost the fast sampler aims
+    at), as a function of no arguments."""
     import numpy as np
 
     x = (noise[..., :1] < 0.13).astype("float32")
     inputs = x if labels is None else [x, np.asarray(labels, "int32")]
-    model.predict_on_batch(inputs)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(inputs)
-        best = min(best, time.perf_counter() - start)
-    return len(x) / best
+    return lambda: model.predict_on_batch(inputs)
 
 
 def main():
@@ -90,7 +98,12 @@ def main():
         default=None,
         help="time the reference on the last N rows only and scale to the whole image",
     )
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help="timed calls of the fast sampler per row (best of; after a warm-up call)",
+    )
     parser.add_argument(
         "--phases",
         default=None,
@@ -147,7 +160,10 @@ def main():
             noise = draw_noise(batch, noise_shape(model), seed=0)
             labels = [i % 10 for i in range(batch)] if is_conditional(model) else None
             first = []  # the warm-up call: compilation (for a new batch shape) and one batch
-            fast_ips = _time(fast, noise, labels, args.repeats, first)
+            # the fast sampler and one forward pass, timed alternately
+            fast_ips, fwd = _time(
+                fast, noise, labels, args.repeats, first, _forward(model, noise, labels)
+            )
             one_text = f"{'—':>14}"
             if isinstance(fast, CachedSampler):  # before the batch was split over the cores
                 split = cached.sampling_threads
@@ -166,7 +182,6 @@ def main():
                 ref_text = f"{ref_ips:16.2f}"
             else:
                 ref_text, ratio = f"{'—':>16}", f"{'—':>9}"
-            fwd = _forward_ips(model, noise, labels)
             print(
                 f"{Path(path).name:<34} {batch:>5} {ref_text} {one_text} {fast_ips:11.1f} {ratio}"
                 f" {fwd:16.0f} {fwd / fast_ips:19.1f}× {first[0]:18.1f}",
