@@ -107,7 +107,7 @@ def main():
     parser.add_argument(
         "--phases",
         default=None,
-        help="PixelCNN++ sampler: ROWSxPIXELS unrolled per loop iteration (e.g. 4x4; default 2x2)",
+        help="PixelCNN++ sampler: ROWSxPIXELS unrolled per loop iteration (e.g. 4x4; default 4x2)",
     )
     parser.add_argument(
         "--before",

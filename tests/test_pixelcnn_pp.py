@@ -234,11 +234,12 @@ def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
     )
 
 
-@pytest.mark.parametrize("period, columns", [(1, 1), (4, 4)])
+@pytest.mark.parametrize("period, columns", [(1, 1), (2, 2), (4, 4)])
 def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypatch):
-    """The default unrolls 2 rows x 2 pixels and recomputes the scale-4
-    tensors at each (a lagging strided reader); these compute every scale at
-    every pixel (1 x 1) or each position exactly once (4 x 4)."""
+    """The default unrolls 4 rows x 2 pixels and recomputes the scale-4
+    tensors at both pixels; these compute every scale at every pixel
+    (1 x 1), recompute the scale-4 tensors on two rows too (2 x 2, with a
+    lagging strided reader) or compute each position exactly once (4 x 4)."""
     model = _model(lik=DiscretizedLogisticMixture(2))
     noise = draw_noise(2, noise_shape(model), seed=4)
     expected = ReferenceSampler(model).sample(noise)
@@ -261,7 +262,9 @@ def test_multiscale_sampler_calls_stop_between_row_periods(monkeypatch):
     chunked = sampler.sample(noise, progress=lambda done, total: calls.append(done))
     # bug: a call boundary inside a row period, or a period skipped or sampled twice
     np.testing.assert_array_equal(chunked, whole)
-    assert calls == [S * r for r in range(2, S + 1, 2)]
+    period = sampler.rows_per_step
+    assert period == 4  # the default: 4 rows per iteration of the row loop
+    assert calls == [S * r for r in range(period, S + 1, period)]
     # the caches hold the rows still read, not whole maps
     assert max(sampler._shape(t, 1)[1] for t in sampler.cached) <= 3
 
