@@ -102,7 +102,7 @@ def main():
         "--repeats",
         type=int,
         default=5,
-        help="timed calls of the fast sampler per row (best of; after a warm-up call)",
+        help="timed calls of the fast sampler, each followed by one forward pass (best of each)",
     )
     parser.add_argument(
         "--phases",
