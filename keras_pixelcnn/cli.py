@@ -176,7 +176,14 @@ def generate(
     saved_model: Optional[Path] = typer.Option(
         None, "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone."
     ),
-    num: int = typer.Option(16, "--num", min=1, max=10000, help="Images (per label)."),
+    num: int = typer.Option(
+        16,
+        "--num",
+        min=1,
+        max=10000,
+        help="Images (per label). Sampled 256 at a time; the grid shows at most "
+        "1,024 (32 per label row), --npy holds them all.",
+    ),
     seed: int = SEED,
     out: Path = typer.Option(Path("samples.png"), "--out", help="PNG grid to write."),
     npy: Optional[Path] = typer.Option(None, "--npy", help="Also write the raw 0/1 array (.npy)."),
@@ -197,13 +204,17 @@ def generate(
     targets = [out] + ([npy] if npy else [])
     for target in targets:
         check_writable_file(target, overwrite=overwrite)
-    ncols = num if labels and len(labels) > 1 else None
+    groups = len(labels) if labels and len(labels) > 1 else 1
+    total = num * (len(labels) if labels else 1)
     if saved_model is not None:
         from keras_pixelcnn.saved_model import SavedModelSampler
 
-        images, seconds = _timed(SavedModelSampler(saved_model).sample, num, seed, labels)
-        how = "from the SavedModel"
-        about = f"SavedModel {saved_model}" + (f"; labels {label}" if labels else "")
+        if model != DEFAULT_MODEL:
+            raise UsageError("pass --model or --saved-model, not both")
+        sm = SavedModelSampler(saved_model)
+        per_image = sm.labels_for(num, seed, labels)
+        shape, sample_batch = sm.noise_shape, sm.sample_noise
+        how, about = "from the SavedModel", f"SavedModel {saved_model}"
     else:
         _start(backend)
         from keras_pixelcnn.models.contract import (
@@ -212,38 +223,56 @@ def generate(
             noise_shape,
             num_classes,
         )
-        from keras_pixelcnn.sampling import draw_labels, draw_noise, expand_labels, make_sampler
+        from keras_pixelcnn.sampling import draw_labels, expand_labels, make_sampler
 
         m = _load(model)
-        total = num * (len(labels) if labels else 1)
         if labels is None and is_conditional(m):
             per_image = draw_labels(total, num_classes(m), seed)  # p(x) = sum_c p(c) p(x|c)
-            about = (
-                f"model {model} (class-conditional); labels drawn from seed {seed}: "
-                + " ".join(map(str, per_image))
-            )
         else:
             per_image = check_labels(m, expand_labels(labels, num), total)
-            about = f"model {model}" + (f"; labels {label}" if labels else "")
-        noise = draw_noise(total, noise_shape(m), seed)
-        images, seconds = _timed(
-            make_sampler(m, sampler.value).sample,
-            noise,
-            labels=per_image,
-            progress=_Progress(f"sampling {total} images"),
-        )
-        how = f"{len(images) / seconds:.1f} images/s"
-    from keras_pixelcnn.figures import save_grid
-    from keras_pixelcnn.io import save_npy
+        s = make_sampler(m, sampler.value)
+        shape, sample_batch, how = noise_shape(m), s.sample, None
+        about = f"model {model}"
+    if labels:
+        about += f"; labels {label}"
+    elif per_image is not None:
+        shown_labels = " ".join(map(str, per_image[:32])) + (" ..." if total > 32 else "")
+        about += f" (class-conditional); labels drawn from seed {seed}: {shown_labels}"
+    import contextlib
 
-    save_grid(images, out, ncols=ncols, row_labels=labels if ncols else None)
-    if npy is not None:
-        save_npy(images.astype("uint8"), npy)
+    import numpy as np
+
+    from keras_pixelcnn.figures import grid_selection, save_grid
+    from keras_pixelcnn.io import atomic_path
+    from keras_pixelcnn.sampling.batches import sample_into
+
+    with contextlib.ExitStack() as stack:
+        if npy is not None:  # written as the batches come, atomically
+            tmp = stack.enter_context(atomic_path(npy))
+            images = np.lib.format.open_memmap(tmp, "w+", "uint8", (total, *shape[:2], 1))
+        else:
+            images = np.empty((total, *shape[:2], 1), "uint8")
+        seconds = _timed(
+            sample_into,
+            sample_batch,
+            images,
+            shape,
+            seed,
+            per_image,
+            _Progress(f"sampling {total} images"),
+        )[1]
+        shown, ncols = grid_selection(num, groups)
+        save_grid(images[shown], out, ncols=ncols, row_labels=labels if groups > 1 else None)
+        if npy is not None:
+            images.flush()
+            del images  # closes the memmap before the rename
+    how = how or f"{total / seconds:.1f} images/s"
     typer.echo(about)  # after the outputs: a failed run prints only its error
+    grid = f"; the grid shows {len(shown)} of them" if len(shown) < total else ""
     typer.echo(
         f"wrote {out}"
         + (f" and {npy}" if npy else "")
-        + f" ({len(images)} images in {seconds:.1f} s, {how})"
+        + f" ({total} images in {seconds:.1f} s, {how}{grid})"
     )
 
 
@@ -255,8 +284,9 @@ def export(
     backend: Optional[Backend] = BACKEND,
 ):
     """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
-    if out.exists() and not overwrite:
-        raise UsageError(f"{out} already exists (pass --overwrite to replace it)")
+    from keras_pixelcnn.saved_model import check_export_target
+
+    check_export_target(out, overwrite)
     _start(backend, default="tensorflow")
     from keras_pixelcnn.export import export_saved_model
 
@@ -293,7 +323,9 @@ def train(
     seed: int = typer.Option(
         0, "--seed", min=0, help="Seed for weights, shuffling and sample noise."
     ),
-    num_samples: int = typer.Option(16, "--samples", min=1, help="Images per epoch grid."),
+    num_samples: int = typer.Option(
+        16, "--samples", min=1, max=1024, help="Images per epoch grid."
+    ),
     limit: Optional[int] = typer.Option(
         None, "--limit", min=1, help="Train on the first N training images only."
     ),
@@ -383,7 +415,11 @@ def evaluate(
         None, "--json", help="Also write the results to this JSON file."
     ),
     samples: int = typer.Option(
-        0, "--samples", min=0, help="Also draw N samples and score them with the MNIST classifier."
+        0,
+        "--samples",
+        min=0,
+        max=10000,
+        help="Also draw N samples and score them with the MNIST classifier.",
     ),
     limit: Optional[int] = typer.Option(
         None,
@@ -494,11 +530,13 @@ def evaluate(
 def complete(
     model: Path = MODEL,
     data: Optional[Path] = DATA,
-    num: int = typer.Option(8, "--num", min=1, help="Number of test digits to complete."),
+    num: int = typer.Option(8, "--num", min=1, max=100, help="Number of test digits to complete."),
     rows: int = typer.Option(
         14, "--rows", min=1, max=27, help="Keep rows 0..ROWS-1 (of 28), sample the rest."
     ),
-    completions: int = typer.Option(4, "--completions", min=1, help="Completions per digit."),
+    completions: int = typer.Option(
+        4, "--completions", min=1, max=32, help="Completions per digit."
+    ),
     offset: int = typer.Option(0, "--offset", min=0, help="The first test digit."),
     seed: int = SEED,
     out: Path = typer.Option(Path("completions.png"), "--out", help="PNG to write."),
@@ -539,7 +577,7 @@ def complete(
 @show_app.command("progress")
 def show_progress(
     model: Path = MODEL,
-    num: int = typer.Option(8, "--num", min=1, help="Number of images (rows)."),
+    num: int = typer.Option(8, "--num", min=1, max=64, help="Number of images (rows)."),
     steps: int = typer.Option(8, "--steps", min=1, help="Intervals between pictured steps."),
     label: Optional[int] = typer.Option(
         None, "--label", help="Conditional models: the digit (default: 0, 1, 2, ... per row)."
@@ -576,7 +614,7 @@ def show_progress(
 @show_app.command("data")
 def show_data(
     data: Optional[Path] = DATA,
-    num: int = typer.Option(20, "--num", min=1, help="Number of digits."),
+    num: int = typer.Option(20, "--num", min=1, max=500, help="Number of digits."),
     out: Path = typer.Option(Path("data.png"), "--out", help="PNG to write."),
     overwrite: bool = OVERWRITE,
 ):

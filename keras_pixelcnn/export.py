@@ -19,12 +19,18 @@ Export runs on the TensorFlow backend. A `.keras` file trained under JAX or
 torch loads unchanged under TensorFlow, so export it there.
 """
 
+import json
 import os
 import shutil
 import tempfile
 
-from keras_pixelcnn.errors import PixelCNNError, UsageError
-from keras_pixelcnn.io import check_output_directory, current_umask
+from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.io import (
+    check_output_directory,
+    current_umask,
+    remove_stale_temps,
+    temp_prefix,
+)
 
 
 def export_saved_model(model, path, overwrite=False):
@@ -46,12 +52,19 @@ def export_saved_model(model, path, overwrite=False):
     from keras import ops
 
     from keras_pixelcnn.likelihoods import Bernoulli
-    from keras_pixelcnn.models.contract import is_conditional, likelihood, noise_shape
+    from keras_pixelcnn.models.contract import (
+        image_shape,
+        is_conditional,
+        levels,
+        likelihood,
+        noise_shape,
+        num_classes,
+    )
     from keras_pixelcnn.sampling import make_sampler
+    from keras_pixelcnn.saved_model import METADATA, check_export_target
 
     path = os.path.abspath(os.fspath(path))
-    if os.path.exists(path) and not overwrite:
-        raise UsageError(f"{path} already exists (pass --overwrite to replace it)")
+    check_export_target(path, overwrite)
     parent = check_output_directory(path)
 
     h, w, c = model.inputs[0].shape[1:]
@@ -104,12 +117,24 @@ def export_saved_model(model, path, overwrite=False):
             lambda images: {"logits": model(images, training=False)},
             input_signature=[images],
         )
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", dir=parent)
+    remove_stale_temps(path)
+    tmp = tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=parent)
     try:
         archive.write_out(tmp, verbose=False)
+        with open(os.path.join(tmp, METADATA), "w") as f:
+            json.dump(
+                {
+                    "format": "keras-pixelcnn SavedModel",
+                    "image_shape": list(image_shape(model)),
+                    "levels": levels(model),
+                    "num_classes": num_classes(model) if conditional else None,
+                },
+                f,
+                indent=2,
+            )
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes a 0700 directory
         if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.old.", dir=parent)
+            old = tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".old.tmp", dir=parent)
             os.rmdir(old)
             os.replace(path, old)
             os.replace(tmp, path)

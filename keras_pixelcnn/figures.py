@@ -19,6 +19,22 @@ from keras_pixelcnn.io import atomic_path
 
 UNKNOWN = 0.5  # grey: a pixel not generated / hidden yet
 BORDER = 0.25
+# A grid shows at most this many images, and a labelled row at most
+# MAX_GRID_COLUMNS of its label's: more cells make a picture nobody can read
+# (and a PNG of hundreds of megabytes); the .npy output holds them all.
+MAX_GRID_IMAGES = 1024
+MAX_GRID_COLUMNS = 32
+
+
+def grid_selection(per_group, groups=1):
+    """Which of `groups × per_group` images (group by group) a grid shows,
+    and its number of columns: `(indices, ncols)`. One group: the first
+    `MAX_GRID_IMAGES` in a square grid (ncols None); several (a row per
+    label): the first `MAX_GRID_COLUMNS` of each group, one row each."""
+    if groups == 1:
+        return np.arange(min(per_group, MAX_GRID_IMAGES)), None
+    ncols = min(per_group, MAX_GRID_COLUMNS)
+    return (np.arange(groups)[:, None] * per_group + np.arange(ncols)).ravel(), ncols
 
 
 def _figure(**kwargs):

@@ -51,6 +51,7 @@ def _write_files(d):
     (d / "corrupt.npz").write_bytes(os.urandom(2000))
     (d / "exists.png").write_bytes(SENTINEL)
     (d / "exists.json").write_bytes(SENTINEL)
+    (d / "exists.npy").write_bytes(SENTINEL)
     (d / "exists_dir").mkdir()
     (d / "exists_dir" / "keep.txt").write_bytes(SENTINEL)
     (d / "foreign_run").mkdir()
@@ -319,6 +320,56 @@ CASES = [
     ),
     ("export-exists", "export --model {d}/tiny8.keras --out {d}/exists_dir", 2, "already exists"),
     ("export-model-missing", "export --model {d}/none.keras --out {d}/new_sm", 1, "does not exist"),
+    # --overwrite replaces only what the command writes (bug: export deleted any folder)
+    (
+        "export-overwrite-foreign-dir",
+        "export --model {d}/tiny8.keras --out {d}/exists_dir --overwrite",
+        1,
+        "is not a SavedModel directory",
+    ),
+    (
+        "export-overwrite-file",
+        "export --model {d}/tiny8.keras --out {d}/file --overwrite",
+        1,
+        "is not a SavedModel directory",
+    ),
+    (
+        "png-overwrite-foreign",
+        "generate --model {d}/tiny8.keras --out {d}/exists.png --overwrite",
+        1,
+        "exists and is not a PNG image",
+    ),
+    (
+        "npy-overwrite-foreign",
+        "generate --model {d}/tiny8.keras --npy {d}/exists.npy --out {d}/new.png --overwrite",
+        1,
+        "exists and is not a NumPy .npy file",
+    ),
+    (
+        "json-overwrite-foreign",
+        "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --json {d}/exists.json --overwrite",
+        1,
+        "exists and is not a JSON file",
+    ),
+    (
+        "complete-overwrite-foreign",
+        "complete --model {d}/tiny28.keras --data {d}/mnist.npz --out {d}/exists.png --overwrite",
+        1,
+        "exists and is not a PNG image",
+    ),
+    # options bounded by what a machine can serve (bug: show data --num 100000 was OOM-killed)
+    (
+        "show-data-num-huge",
+        "show data --data {d}/mnist.npz --num 100000 --out {d}/new.png",
+        2,
+        "'--num': Input should be less than or equal to 500",
+    ),
+    (
+        "generate-num-huge",
+        "generate --num 10001 --out {d}/new.png",
+        2,
+        "'--num': Input should be less than or equal to 10000",
+    ),
 ]
 MODEL_SUBSET = {
     "model-truncated",

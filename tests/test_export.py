@@ -54,7 +54,8 @@ except SystemExit as e:
     assert not e.code, e.code
 keras_side = ("keras_pixelcnn.layers", "keras_pixelcnn.models", "keras_pixelcnn.training.",
               "keras_pixelcnn.evaluation", "keras_pixelcnn.sampling.", "keras_pixelcnn.saving")
-plain_data = ("keras_pixelcnn.training.config",)  # option choices: no Keras
+plain_data = ("keras_pixelcnn.training.config",  # option choices: no Keras
+              "keras_pixelcnn.sampling.batches")  # batching: NumPy only
 bad = sorted(m for m in sys.modules if sys.modules[m] is not None
              and (m.split(".")[0] == "keras" or m.startswith(keras_side)) and m not in plain_data)
 print("IMPORTED", bad)
@@ -96,6 +97,63 @@ def test_export_refuses_to_overwrite(exported):
         result.stderr.strip()
         == f"error: {tmp / 'g_sm'} already exists (pass --overwrite to replace it)"
     )
+
+
+@tf_pass_only
+def test_export_overwrite_replaces_a_saved_model_and_nothing_else(exported):
+    """Bug: `export --overwrite` deleted any folder (and its files) it was
+    pointed at. It replaces a SavedModel it wrote; a folder with another
+    file in it stays untouched, exit 1."""
+    model, tmp = exported
+    target = tmp / "sm_again"
+    first = run_cli("export", "--model", tmp / "g.keras", "--out", target)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (target / "variables" / "marker").write_text("from the first export")
+    again = run_cli("export", "--model", tmp / "g.keras", "--out", target, "--overwrite")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not (target / "variables" / "marker").exists()  # replaced, not merged
+    assert (target / "saved_model.pb").exists()
+    (target / "important.txt").write_text("mine")
+    refused = run_cli("export", "--model", tmp / "g.keras", "--out", target, "--overwrite")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: {target} is not a SavedModel directory")
+    assert (target / "important.txt").read_text() == "mine"
+    # nothing of the refused export is left beside it
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith(".sm_again")) == []
+
+
+@tf_pass_only
+def test_saved_model_draws_labels_from_the_seed_like_the_keras_file(exported, tmp_path):
+    """`generate --saved-model` of a conditional export without --label
+    draws the labels from the seed, as the .keras path does (it used to
+    demand --label), and gives the same images."""
+    _, tmp = exported
+    common = ["--num", "5", "--seed", "3"]
+    keras_run = run_cli(
+        "generate",
+        "--model",
+        tmp / "g.keras",
+        *common,
+        "--out",
+        tmp_path / "k.png",
+        "--npy",
+        tmp_path / "k.npy",
+    )
+    saved_run = run_cli(
+        "generate",
+        "--saved-model",
+        tmp / "g_sm",
+        *common,
+        "--out",
+        tmp_path / "s.png",
+        "--npy",
+        tmp_path / "s.npy",
+    )
+    assert keras_run.returncode == 0, keras_run.stderr[-3000:]
+    assert saved_run.returncode == 0, saved_run.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "s.npy"), np.load(tmp_path / "k.npy"))
+    drawn = keras_run.stdout.split("labels drawn from seed 3:")[1].split()[:5]
+    assert drawn == saved_run.stdout.split("labels drawn from seed 3:")[1].split()[:5]
 
 
 @tf_pass_only

@@ -71,3 +71,46 @@ def test_completion_keeps_known_pixels(tiny_model):
 def test_labels_rejected_for_unconditional_model(tiny_model):
     with pytest.raises(PixelCNNError, match="unconditional"):
         sample(tiny_model(), num_images=2, labels=[1, 2])
+
+
+@pytest.mark.parametrize("name", ["reference", "fast"])
+def test_large_requests_are_sampled_in_bounded_batches(tiny_model, name):
+    """Bug: every image of a request sampled in one batch (memory grew about
+    1.2 MB an image until the process was killed). The batches' images are
+    the images of one call, and no batch exceeds `max_batch`."""
+    from keras_pixelcnn.sampling import make_sampler
+
+    model = tiny_model(shape=(4, 4, 1))
+    noise = draw_noise(11, (4, 4, 1), seed=5)
+    whole = make_sampler(model, name).sample(noise)
+    sampler = make_sampler(model, name)
+    sampler.max_batch = 4
+    sizes, calls = [], []
+    inner = sampler._sample_batch
+
+    def spy(noise, *args):
+        sizes.append(len(noise))
+        return inner(noise, *args)
+
+    sampler._sample_batch = spy
+    got = sampler.sample(noise, progress=lambda d, t: calls.append((d, t)))
+    assert sizes == [4, 4, 3]
+    np.testing.assert_array_equal(got, whole)
+    # progress counts the pixels of all 11 images and ends at the total
+    assert calls[-1] == (11 * 16, 11 * 16)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_sample_draws_the_noise_batch_by_batch_as_one_array(tiny_model):
+    """`sample` (and `generate`) draws its noise a batch at a time; the
+    images must be those of `draw_noise`'s whole array (bug: a batch's noise
+    restarting the seed's stream, so every batch repeats the first)."""
+    from keras_pixelcnn.sampling import make_sampler
+
+    model = tiny_model(shape=(4, 4, 1))
+    expected = make_sampler(model, "fast").sample(draw_noise(9, (4, 4, 1), seed=2))
+    sampler = make_sampler(model, "fast")
+    sampler.max_batch = 2
+    got = sample(model, num_images=9, seed=2, sampler=sampler)
+    np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(got[:2], got[2:4])  # batches are not repeats

@@ -70,12 +70,18 @@ def make_sampler(model, name="fast"):
 def sample(model, num_images=16, seed=0, labels=None, sampler="fast", progress=None):
     """Draws `num_images` images from `model` with the given seed.
 
-    Returns a float32 NumPy array `(num_images, h, w, 1)` of 0/1 pixels.
+    Returns a float32 NumPy array `(num_images, h, w, 1)`: 0/1 pixels, or
+    0..255 for 256-level models. The noise is drawn and the images sampled
+    batch by batch (`batches.sample_into`), so memory beyond the returned
+    array does not grow with `num_images`.
     """
-    from keras_pixelcnn.models.contract import noise_shape
+    from keras_pixelcnn.models.contract import check_labels, image_shape, noise_shape
+    from keras_pixelcnn.sampling.batches import sample_into
 
-    noise = draw_noise(num_images, noise_shape(model), seed)
-    return make_sampler(model, sampler).sample(noise, labels=labels, progress=progress)
+    labels = check_labels(model, labels, num_images)
+    out = np.empty((num_images, *image_shape(model)), "float32")
+    s = make_sampler(model, sampler) if isinstance(sampler, str) else sampler
+    return sample_into(s.sample, out, noise_shape(model), seed, labels, progress, s.max_batch)
 
 
 def __getattr__(name):

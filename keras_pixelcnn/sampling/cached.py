@@ -51,6 +51,7 @@ from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D, GatedActivation, OutputDistribution
 from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.runtime import jax_on_cpu
+from keras_pixelcnn.sampling.batches import Sampler
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
@@ -115,7 +116,7 @@ class _Step:
         self.out = id(node.outputs[0])
 
 
-class CachedSampler:
+class CachedSampler(Sampler):
     """Samples pixel by pixel with per-layer caches: about one forward pass
     of compute per image instead of `height × width`.
 
@@ -657,15 +658,8 @@ class CachedSampler:
         scale, offset = self.input_transform.scale, self.input_transform.offset
         return ops.round((images - offset) / scale)
 
-    def sample(self, noise, labels=None, initial=None, start=0, progress=None):
-        """Returns float32 images `(batch, h, w, 1)` as a NumPy array: 0/1, or
-        0..255 for 256-level models.
-
-        Same arguments as `ReferenceSampler.sample`: `noise` `(batch, h, w, k)`
-        uniform in [0, 1) (k uniforms per pixel, see `contract.noise_shape`),
-        `labels` for conditional models, `initial` and `start` for completion
-        (pixels before raster position `start` are copied from `initial`,
-        never resampled), and `progress(done, total)` called as rows are done
+    def _sample_batch(self, noise, labels, initial, start, progress):
+        """One batch of `Sampler.sample`; `progress` is called as rows are done
         (every `progress_interval` seconds or so, after a whole row).
 
         On TensorFlow and JAX the batch is split over the CPU cores, one

@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_pixelcnn.models.contract import check_labels, likelihood
+from keras_pixelcnn.sampling.batches import Sampler
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
@@ -37,7 +38,7 @@ def _reference_fill(model, x, noise, labels, start, stop):
     return ops.fori_loop(start, stop, body, x)
 
 
-class ReferenceSampler:
+class ReferenceSampler(Sampler):
     """Samples by running the whole network once per pixel (784× per image).
 
     Args:
@@ -61,18 +62,8 @@ class ReferenceSampler:
         x = ops.zeros((batch, h, w, 1), "float32")
         return _reference_fill(self.model, x, noise, labels, 0, h * w)
 
-    def sample(self, noise, labels=None, initial=None, start=0, progress=None):
-        """Returns 0/1 float32 images of `noise`'s shape as a NumPy array.
-
-        Args:
-            noise: float32 array `(batch, h, w, 1)` of uniform [0, 1) noise.
-            labels: int array `(batch,)` for conditional models.
-            initial: optional images whose pixels before `start` are kept
-                (image completion); the rest is sampled.
-            start: int, the first raster position to sample.
-            progress: optional callable `progress(done, total)`, called after
-                every row.
-        """
+    def _sample_batch(self, noise, labels, initial, start, progress):
+        """One batch of `Sampler.sample`; `progress` is called after every row."""
         noise = np.asarray(noise, dtype="float32")
         batch, h, w, _ = noise.shape
         labels = check_labels(self.model, labels, batch)
