@@ -133,7 +133,13 @@ def _parse_labels(text):
 
 
 class _Progress:
-    """`progress(done, total)` callbacks drawn by rich on stderr."""
+    """`progress(done, total)` callbacks drawn by rich on stderr when it is
+    a terminal; off a terminal (a log file, a pipe) they draw nothing."""
+
+    def __new__(cls, label):
+        if not sys.stderr.isatty():
+            return None  # the callees take None for "no progress"
+        return super().__new__(cls)
 
     def __init__(self, label):
         from rich.console import Console
@@ -156,6 +162,18 @@ class _Progress:
         self._bar.update(self._task, completed=done)
         if done >= total:
             self._bar.stop()
+
+
+def _status(text):
+    """A transient spinner on a terminal (nothing off one) for a step
+    that reports no progress of its own."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
 
 
 def _load(path):
@@ -290,7 +308,9 @@ def export(
     _start(backend, default="tensorflow")
     from keras_pixelcnn.export import export_saved_model
 
-    export_saved_model(_load(model), out, overwrite=overwrite)
+    m = _load(model)
+    with _status(f"exporting {out} (tracing the sampler; about a minute) ..."):
+        export_saved_model(m, out, overwrite=overwrite)
     typer.echo(f"wrote SavedModel {out} (signatures: sample, log_prob, serve)")
 
 
@@ -381,6 +401,12 @@ def train(
     mixtures: int = typer.Option(
         10, "--mixtures", min=1, help="Components of the logistic mixture."
     ),
+    test_nll: bool = typer.Option(
+        True,
+        "--test-nll/--no-test-nll",
+        help="End with the exact NLL of the whole test split (metrics.json); "
+        "--no-test-nll skips it (evaluate computes it later).",
+    ),
     backend: Optional[Backend] = BACKEND,
 ):
     """Train on MNIST (binarized, or 256 levels) with model.fit (kill-safe; rerun to resume)."""
@@ -390,12 +416,18 @@ def train(
     from keras_pixelcnn.training import train as run_training
 
     overwrite = options.pop("overwrite")
+    test_nll = options.pop("test_nll")
     values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in options.items()}
     values.update({k: str(v) for k, v in values.items() if isinstance(v, Path)})
     config = TrainConfig(**values)
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     run_training(
-        config, verbose=1 if sys.stdout.isatty() else 2, command=command, overwrite=overwrite
+        config,
+        verbose=1 if sys.stdout.isatty() else 2,
+        command=command,
+        overwrite=overwrite,
+        test_nll=test_nll,
+        progress=_Progress("test NLL"),
     )
     typer.echo(f"done: {run_dir}/model.keras, {run_dir}/metrics.json, {run_dir}/loss_curve.png")
 
@@ -461,7 +493,7 @@ def evaluate(
     from keras_pixelcnn.evaluation.classifier import load_classifier
     from keras_pixelcnn.evaluation.nll import evaluate_model, evaluate_model_dynamic
     from keras_pixelcnn.evaluation.sample_quality import evaluate_samples
-    from keras_pixelcnn.models.contract import image_shape, is_conditional, levels
+    from keras_pixelcnn.models.contract import image_shape, is_conditional, levels, num_classes
 
     m = _load(model)
     if levels(m) == 256 and binarize.value != "threshold":
@@ -485,10 +517,17 @@ def evaluate(
             draws=draws,
             seed=seed,
             batch_size=batch_size,
+            progress=_Progress(f"NLL of {len(mnist.test)} images x {draws} binarizations"),
         )
     else:
+        passes = f" x {1 + num_classes(m)} label passes" if is_conditional(m) else ""
         report, seconds = _timed(
-            evaluate_model, m, mnist.test.images, mnist.test.labels, batch_size=batch_size
+            evaluate_model,
+            m,
+            mnist.test.images,
+            mnist.test.labels,
+            batch_size=batch_size,
+            progress=_Progress(f"NLL of {len(mnist.test)} images{passes}"),
         )
     report.update(model=str(model), nll_seconds=seconds, binarization=DESCRIPTIONS[binarize.value])
     typer.echo(

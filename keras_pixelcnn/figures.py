@@ -82,9 +82,14 @@ def save_grid(images, path, ncols=None, scale=4, title=None, row_labels=None):
     images = np.asarray(images, dtype="float32")
     grid = image_grid(images, ncols=ncols)
     if title is None and row_labels is None:
+        # 8-bit RGB straight to Pillow: matplotlib's colour mapping would make
+        # float64 RGBA copies (32 bytes a pixel: 470 MB for a 1,024-image grid)
+        from PIL import Image
+
+        grey = np.round(np.clip(grid, 0.0, 1.0) * 255).astype("uint8")
+        big = grey.repeat(scale, axis=0).repeat(scale, axis=1)
         with atomic_path(path) as tmp:
-            big = np.kron(grid, np.ones((scale, scale), dtype="float32"))
-            matplotlib.image.imsave(tmp, big, cmap="gray", vmin=0.0, vmax=1.0, format="png")
+            Image.fromarray(np.stack([big] * 3, axis=-1), mode="RGB").save(tmp, format="PNG")
         return
     h, w = grid.shape
     dpi, left, top = 100, (28 if row_labels is not None else 0), (35 if title else 0)

@@ -2,6 +2,7 @@
 
 import os
 import stat
+import sys
 
 import numpy as np
 import pytest
@@ -49,8 +50,9 @@ def _grid_cells(png, n_rows, n_cols, size, scale=4, pad=2):
     return np.stack(cells)
 
 
-def test_generate_writes_png_and_npy(capsys, model_file, tmp_path):
+def test_generate_writes_png_and_npy(capsys, model_file, tmp_path, monkeypatch):
     out, npy = tmp_path / "s.png", tmp_path / "s.npy"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: progress is drawn
     code, stdout, err = run(
         capsys,
         "generate",
@@ -333,3 +335,12 @@ def test_a_terminal_sees_a_transient_spinner_while_keras_loads(tmp_path):
     text = b"".join(chunks).decode(errors="replace")
     assert "loading Keras" in text  # bug: a silent start on a terminal
     assert out.exists() and "wrote" in text
+
+
+def test_nothing_but_the_result_off_a_terminal(model_file, tmp_path):
+    """Bug: off a terminal (a log file, CI) the progress bar printed its last
+    frame. A pipe gets the result lines on stdout and nothing on stderr."""
+    result = run_cli("generate", "--model", model_file, "--num", 3, "--out", tmp_path / "a.png")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[-1].startswith(f"wrote {tmp_path / 'a.png'} (3 images in ")

@@ -94,7 +94,7 @@ def test_large_requests_are_sampled_in_bounded_batches(tiny_model, name):
 
     sampler._sample_batch = spy
     got = sampler.sample(noise, progress=lambda d, t: calls.append((d, t)))
-    assert sizes == [4, 4, 3]
+    assert sizes == [4, 4, 3]  # equal batches: at most two compiled shapes
     np.testing.assert_array_equal(got, whole)
     # progress counts the pixels of all 11 images and ends at the total
     assert calls[-1] == (11 * 16, 11 * 16)

@@ -44,12 +44,13 @@ def default_batch_size():
     return 500
 
 
-def per_image_nll(model, images, labels=None, batch_size=None):
+def per_image_nll(model, images, labels=None, batch_size=None, progress=None):
     """NLL in nats of each image (NumPy array of shape (n,)), `batch_size`
     images per forward pass (default: `default_batch_size()`). Bernoulli
     models use `bernoulli_nll` (float64 NumPy), others their likelihood's
     `log_prob`. A short last batch is padded to the batch size, so that the
-    compiled forward pass is traced once, not once more for the remainder."""
+    compiled forward pass is traced once, not once more for the remainder.
+    `progress(done, total)` is called after every batch (images)."""
     from keras_pixelcnn.likelihoods import Bernoulli
 
     labels = check_labels(model, labels, len(images))
@@ -64,7 +65,17 @@ def per_image_nll(model, images, labels=None, batch_size=None):
             out.append(bernoulli_nll(x, params))
         else:
             out.append(likelihood_nll(lik, x, params))
+        if progress is not None:
+            progress(s + len(x), len(images))
     return np.concatenate(out)
+
+
+def _pass(progress, k, passes):
+    """`progress` of pass k (of `passes` passes over the same images) as
+    progress over all of them."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(k * total + done, passes * total)
 
 
 def _padded(inputs, size):
@@ -95,11 +106,11 @@ def summarize_nll(nll, num_pixels):
     }
 
 
-def evaluate_nll(model, images, labels=None, batch_size=None):
+def evaluate_nll(model, images, labels=None, batch_size=None, progress=None):
     """Exact NLL summary of `model` on `images` (labels for conditional models)."""
     if not is_conditional(model):
         labels = None
-    nll = per_image_nll(model, images, labels, batch_size)
+    nll = per_image_nll(model, images, labels, batch_size, progress)
     return summarize_nll(nll, int(np.prod(images.shape[1:])))
 
 
@@ -111,7 +122,9 @@ DYNAMIC_PROTOCOL = (
 )
 
 
-def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None):
+def evaluate_dynamic(
+    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None, progress=None
+):
     """Exact NLL of `intensities` (test images in [0, 1]) under `draws`
     stochastic binarizations: draw k is `binarize_dynamic(intensities, seed,
     k, TEST_STREAM)`.
@@ -126,7 +139,11 @@ def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, 
     per_draw = np.stack(
         [
             per_image_nll(
-                model, binarize_dynamic(intensities, seed, k, TEST_STREAM), labels, batch_size
+                model,
+                binarize_dynamic(intensities, seed, k, TEST_STREAM),
+                labels,
+                batch_size,
+                _pass(progress, k, draws),
             )
             for k in range(draws)
         ],
@@ -144,12 +161,18 @@ def evaluate_dynamic(model, intensities, labels=None, draws=TEST_DRAWS, seed=0, 
     return summary
 
 
-def marginal_nll(model, images, num_classes, batch_size=None):
+def marginal_nll(model, images, num_classes, batch_size=None, progress=None):
     """Per-image NLL with the label marginalized under a uniform prior:
     -log (1/K) sum_c p(x | c), a log-mean-exp over the K classes (nats)."""
     per_class = np.stack(
         [
-            per_image_nll(model, images, np.full((len(images),), c, "int32"), batch_size)
+            per_image_nll(
+                model,
+                images,
+                np.full((len(images),), c, "int32"),
+                batch_size,
+                _pass(progress, c, num_classes),
+            )
             for c in range(num_classes)
         ],
         axis=1,
@@ -160,30 +183,39 @@ def marginal_nll(model, images, num_classes, batch_size=None):
     return -log_mean
 
 
-def evaluate_model(model, images, labels=None, batch_size=None, marginal=True):
+def evaluate_model(model, images, labels=None, batch_size=None, marginal=True, progress=None):
     """The full NLL report of `model` on `images`: `{"nll": summary}` and, for
     conditional models, `"nll_label_marginalized"` (uniform prior over the
-    classes) too. Summaries come from `summarize_nll`."""
+    classes) too. Summaries come from `summarize_nll`. `progress(done,
+    total)` counts the images of every forward pass (K + 1 passes with the
+    marginalization)."""
     num_pixels = int(np.prod(images.shape[1:]))
     report = {"conditional": is_conditional(model)}
     if not is_conditional(model):
-        report["nll"] = summarize_nll(per_image_nll(model, images, None, batch_size), num_pixels)
+        nll = per_image_nll(model, images, None, batch_size, progress)
+        report["nll"] = summarize_nll(nll, num_pixels)
         return report
-    report["nll"] = summarize_nll(per_image_nll(model, images, labels, batch_size), num_pixels)
+    k = num_classes(model) if marginal else 0
+    nll = per_image_nll(model, images, labels, batch_size, _pass(progress, 0, k + 1))
+    report["nll"] = summarize_nll(nll, num_pixels)
     if marginal:
-        k = num_classes(model)
+        marginal_progress = None
+        if progress is not None:
+            marginal_progress = lambda done, total: progress(  # noqa: E731
+                len(images) + done, len(images) + total
+            )
         report["nll_label_marginalized"] = summarize_nll(
-            marginal_nll(model, images, k, batch_size), num_pixels
+            marginal_nll(model, images, k, batch_size, marginal_progress), num_pixels
         )
         report["num_classes"] = k
     return report
 
 
 def evaluate_model_dynamic(
-    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None
+    model, intensities, labels=None, draws=TEST_DRAWS, seed=0, batch_size=None, progress=None
 ):
     """`evaluate_model` under the dynamic-binarization protocol: `{"nll":
     evaluate_dynamic(...)}` without the per-image array (JSON-ready)."""
-    nll = evaluate_dynamic(model, intensities, labels, draws, seed, batch_size)
+    nll = evaluate_dynamic(model, intensities, labels, draws, seed, batch_size, progress)
     nll.pop("per_image_nats")
     return {"conditional": is_conditional(model), "nll": nll}

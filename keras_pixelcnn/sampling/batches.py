@@ -45,19 +45,28 @@ class Sampler:
         if n <= self.max_batch:
             return self._sample_batch(noise, labels, initial, start, progress)
         out = None
-        for b in range(0, n, self.max_batch):
-            part = slice(b, min(n, b + self.max_batch))
+        for b, count in batches(n, self.max_batch):
+            part = slice(b, b + count)
             images = self._sample_batch(
                 noise[part],
                 None if labels is None else np.asarray(labels)[part],
                 None if initial is None else np.asarray(initial)[part],
                 start,
-                _offset(progress, b, part.stop - b, n),
+                _offset(progress, b, count, n),
             )
             if out is None:
                 out = np.empty((n, *images.shape[1:]), images.dtype)
             out[part] = images
         return out
+
+
+def batches(n, most):
+    """`(first, count)` of each batch of `n` images: as few batches as allow
+    at most `most` images each, of equal sizes (to one image), so that the
+    compiled sampler meets one or two batch shapes, not a short last one."""
+    k = -(-n // most)  # ceil
+    sizes = [n // k + (i < n % k) for i in range(k)]
+    return [(sum(sizes[:i]), size) for i, size in enumerate(sizes)]
 
 
 def _offset(progress, first, count, total):
@@ -92,8 +101,7 @@ def sample_into(sample, out, shape, seed, labels=None, progress=None, batch=MAX_
     """
     rng = np.random.default_rng(seed)  # draw_noise's stream, batch by batch
     n = len(out)
-    for b in range(0, n, batch):
-        count = min(batch, n - b)
+    for b, count in batches(n, batch):
         noise = rng.random((count, *shape), dtype=np.float32)
         out[b : b + count] = sample(
             noise,

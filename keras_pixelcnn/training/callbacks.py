@@ -70,7 +70,9 @@ class SampleGrid(keras.callbacks.Callback):
 class EpochReport(keras.callbacks.Callback):
     """Prints one line per epoch: losses in nats/pixel, nats/image and
     bits/dim, the epoch time and the training throughput in images/s (the
-    training steps only, without validation and sample grids)."""
+    training steps only, without validation and sample grids). The trainer
+    sets `num_train_images` to the images of each `fit`: fewer than the
+    training split in an epoch resumed part-way."""
 
     def __init__(self, num_train_images, num_pixels, print_fn=None):
         super().__init__()
@@ -99,8 +101,8 @@ class EpochReport(keras.callbacks.Callback):
             v = logs["val_loss"]
             parts.append(f"val {v:.4f} nats/pixel ({v * self.num_pixels:.1f} nats/image)")
         parts.append(
-            f"{seconds:.0f} s (training {train_seconds:.0f} s,"
-            f" {self.images_per_second:.0f} images/s)"
+            f"{seconds:.0f} s (training {train_seconds:.0f} s on"
+            f" {self.num_train_images:,} images, {self.images_per_second:.0f} images/s)"
         )
         self.print_fn(" · ".join(parts))
 

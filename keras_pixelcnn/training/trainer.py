@@ -26,10 +26,15 @@ import numpy as np
 
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn.errors import PixelCNNError, UsageError
-from keras_pixelcnn.evaluation.nll import TEST_DRAWS, evaluate_dynamic, evaluate_nll
+from keras_pixelcnn.evaluation.nll import (
+    TEST_DRAWS,
+    evaluate_dynamic,
+    per_image_nll,
+    summarize_nll,
+)
 from keras_pixelcnn.figures import read_history, read_stages, save_loss_curve
 from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
-from keras_pixelcnn.models.contract import receptive_field
+from keras_pixelcnn.models.contract import is_conditional, receptive_field
 from keras_pixelcnn.runtime import fastest_jit_compile
 from keras_pixelcnn.training.callbacks import (
     BestCheckpoint,
@@ -323,6 +328,9 @@ def _fit_epochs(
         skip = first_step if epoch == first_epoch else 0
         images = epoch_images(train_split, mnist.binarization, config.seed, epoch)
         x, y = epoch_data(images, labels, config.batch_size, config.seed, epoch, skip)
+        for callback in callbacks:  # images/s of a resumed epoch: the images it trains on
+            if isinstance(callback, EpochReport):
+                callback.num_train_images = len(y)
         history = model.fit(
             x,
             y,
@@ -372,25 +380,38 @@ def _diverged(error, backup, state, run):
     )
 
 
-def _report(model, config, mnist, train_split, history, seconds, command, run, print_fn):
-    """Writes model.keras, loss_curve.png and metrics.json (the test NLL)."""
+def _test_nll(model, mnist, progress):
+    """The final test NLL and the NLL of the first 1,000 test images (a cheap
+    reproducibility anchor), in one pass over the test split."""
+    if mnist.binarization == "dynamic":
+        test = evaluate_dynamic(
+            model, mnist.test.images, mnist.test.labels, TEST_DRAWS, progress=progress
+        )
+        return test, float(np.mean(test.pop("per_image_nats")[:1000]))
+    labels = mnist.test.labels if is_conditional(model) else None
+    nll = per_image_nll(model, mnist.test.images, labels, progress=progress)
+    num_pixels = int(np.prod(mnist.test.images.shape[1:]))
+    return summarize_nll(nll, num_pixels), float(np.mean(nll[:1000]))
+
+
+def _report(
+    model, config, mnist, train_split, history, seconds, command, run, print_fn, test_nll, progress
+):
+    """Writes model.keras, loss_curve.png and metrics.json (the test NLL,
+    unless `test_nll` is False)."""
     save_model(model, run.model)
     save_loss_curve(history, run.loss_curve, stages=read_stages(run.dir))
     dynamic = mnist.binarization == "dynamic"
-    print_fn(
-        f"evaluating the test NLL on {len(mnist.test)} test images"
-        + (f" x {TEST_DRAWS} stochastic binarizations" if dynamic else "")
-        + " ..."
-    )
+    test = test_first_1000 = None
+    if test_nll:
+        print_fn(
+            f"evaluating the test NLL on {len(mnist.test)} test images"
+            + (f" x {TEST_DRAWS} stochastic binarizations" if dynamic else "")
+            + " ..."
+        )
     try:
-        if dynamic:
-            test = evaluate_dynamic(model, mnist.test.images, mnist.test.labels, TEST_DRAWS)
-            test_first_1000 = float(np.mean(test.pop("per_image_nats")[:1000]))
-        else:
-            test = evaluate_nll(model, mnist.test.images, mnist.test.labels)
-            # A cheap reproducibility anchor: the NLL of the first 1,000 test images.
-            first = mnist.test.take(1000)
-            test_first_1000 = evaluate_nll(model, first.images, first.labels)["nats_per_image"]
+        if test_nll:
+            test, test_first_1000 = _test_nll(model, mnist, progress)
     except KeyboardInterrupt:
         raise TrainingInterrupted(
             f"interrupted during the final test evaluation: training is done and the model "
@@ -416,6 +437,9 @@ def _report(model, config, mnist, train_split, history, seconds, command, run, p
         "command": command,
     }
     save_json(metrics, run.metrics)
+    if test is None:
+        print_fn(f"test NLL skipped; `python cli.py evaluate --model {run.model}` computes it")
+        return metrics
     print_fn(
         f"test NLL: {test['nats_per_pixel']:.4f} nats/pixel · "
         f"{test['nats_per_image']:.2f} ± {test['nats_per_image_se']:.2f} nats/image · "
@@ -424,7 +448,16 @@ def _report(model, config, mnist, train_split, history, seconds, command, run, p
     return metrics
 
 
-def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=False):
+def train(
+    config,
+    mnist=None,
+    verbose=1,
+    command=None,
+    print_fn=None,
+    overwrite=False,
+    test_nll=True,
+    progress=None,
+):
     """Trains a model as `config` says; returns the final metrics dict.
 
     Running it again with the same configuration resumes from the last
@@ -439,6 +472,9 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         command: the command line to record in config.json / metrics.json.
         print_fn: where progress lines go (default: print).
         overwrite: start over in an existing run directory.
+        test_nll: bool, end with the exact NLL of the whole test split
+            (metrics.json's `test_nll`; None when skipped).
+        progress: optional `progress(done, total)` of that evaluation.
     """
     print_fn = print_fn or (lambda line: print(line, flush=True))
     mnist, state, source = _setup(config, mnist, overwrite)
@@ -446,7 +482,7 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
     image_shape = tuple(train_split.images.shape[1:])
     run = _Run(config.run_dir)
     first_epoch, first_step = (int(state["epoch"]), int(state["step"] or 0)) if state else (0, 0)
-    if first_epoch >= config.epochs and not first_step and os.path.exists(run.metrics):
+    if first_epoch >= config.epochs and not first_step and _complete(run.metrics, test_nll):
         with open(run.metrics) as f:
             metrics = json.load(f)
         print_fn(
@@ -522,4 +558,27 @@ def train(config, mnist=None, verbose=1, command=None, print_fn=None, overwrite=
         model = keras.saving.load_model(run.best)
     # The whole run: earlier invocations' epochs from the log, this one's from `fit`.
     history = _merge(earlier, logs)
-    return _report(model, config, mnist, train_split, history, seconds, command, run, print_fn)
+    return _report(
+        model,
+        config,
+        mnist,
+        train_split,
+        history,
+        seconds,
+        command,
+        run,
+        print_fn,
+        test_nll,
+        progress,
+    )
+
+
+def _complete(metrics_path, test_nll):
+    """Whether a finished run's metrics.json holds all that was asked for
+    (a run finished with the test NLL skipped gets it on a rerun that asks)."""
+    try:
+        with open(metrics_path) as f:
+            metrics = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return not test_nll or metrics.get("test_nll") is not None
