@@ -1,13 +1,14 @@
 """Peak memory of `generate` against the number of images asked for.
 
-    python benchmarks/generate_memory.py [--sizes 300 3000] [--model PATH]
+    python benchmarks/generate_memory.py [--sizes 512 5120] [--model PATH]
                                          [--backend tensorflow] [--before REV]
 
 Runs `cli.py generate --num N --npy ...` once per size, each in a fresh
 process, and reads that process's peak resident memory
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss` at its end). Sampling works in
-batches of at most 256 images, so between two sizes the peak may grow by no
-more than the output arrays (one uint8 image, 784 bytes for MNIST, the
+equal batches of at most 256 images (the default sizes both give batches of
+256; a request of 300 images runs two of 150, which need less), so between
+two sizes the peak may grow by no more than the output arrays (one uint8 image, 784 bytes for MNIST, the
 batches' noise aside) plus `--slack` MiB; it exits 1 if it grows more. With
 `--before REV` the package of commit REV is measured first, the same way.
 """
@@ -66,7 +67,7 @@ def measure(label, root, sizes, model, backend):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[300, 3000])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[512, 5120])
     parser.add_argument(
         "--model",
         default=str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras"),

@@ -77,7 +77,6 @@ def save_grid(images, path, ncols=None, scale=4, title=None, row_labels=None):
     `row_labels` (one per row, e.g. the digit a conditional row was drawn
     with) are written left of the rows; `title` above the grid.
     """
-    import matplotlib.image
 
     images = np.asarray(images, dtype="float32")
     grid = image_grid(images, ncols=ncols)

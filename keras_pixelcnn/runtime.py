@@ -161,6 +161,32 @@ def use_fastest_jit_compile(model):
         model.train_function = model.test_function = model.predict_function = None
 
 
+def save_jit_compile_auto(model):
+    """Makes `model.save` record `jit_compile="auto"` instead of the value
+    `compile` resolved on this backend (`False` for TensorFlow on a CPU),
+    so that a plain `keras.saving.load_model` on any backend resolves it
+    again: oneDNN on a TensorFlow CPU, XLA on a TensorFlow GPU and on JAX,
+    eager on torch (Keras's `_resolve_auto_jit_compile`, the same choices as
+    `fastest_jit_compile`).
+
+    Keras keeps the compile arguments in the private `_compile_config`
+    (a `SerializableDict` whose `config` dict `get_compile_config` saves);
+    tests/test_saving.py fails with a clear message if a Keras release
+    moves it.
+    """
+    compile_config = getattr(model, "_compile_config", None)
+    if compile_config is None:  # never compiled: nothing is saved
+        return
+    config = getattr(compile_config, "config", None)
+    if not isinstance(config, dict) or "jit_compile" not in config:
+        raise RuntimeError(
+            "this Keras keeps its compile settings differently (no "
+            "model._compile_config.config['jit_compile']); keras_pixelcnn.runtime."
+            "save_jit_compile_auto needs updating"
+        )
+    config["jit_compile"] = "auto"
+
+
 def jax_on_cpu():
     """True when the backend is JAX and its default device is the CPU, where
     XLA:CPU's convolutions are the slow path (`benchmarks/conv_formulations.py`)."""

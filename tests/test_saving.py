@@ -102,3 +102,41 @@ print("ok", type(m.get_layer("input_conv")).__name__)
     result = run_python(code)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ok MaskedConv2D" in result.stdout
+
+
+def test_saved_files_let_plain_keras_pick_each_backends_fast_path(tiny_model, tmp_path):
+    """Bug: the .keras file recorded `jit_compile=False` (what `compile`
+    resolved on a TensorFlow CPU), so plain `keras.saving.load_model` on JAX
+    ran op by op, 12.6x slower. `io.save_model` records "auto"; reloaded
+    with plain Keras in a fresh JAX process the model compiles with XLA."""
+    from keras_pixelcnn.io import save_model
+
+    model = tiny_model()
+    model.compile(optimizer="adam", loss="mse", jit_compile=False)
+    save_model(model, tmp_path / "m.keras")
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "m.keras") as z:
+        assert json.loads(z.read("config.json"))["compile_config"]["jit_compile"] == "auto"
+    code = f"""
+import keras, keras_pixelcnn
+m = keras.saving.load_model({str(tmp_path / "m.keras")!r})
+print("JIT", m.jit_compile)
+"""
+    result = run_python(code, env={"KERAS_BACKEND": "jax"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "JIT True" in result.stdout, result.stdout
+
+
+def test_save_jit_compile_auto_finds_kerass_compile_settings(tiny_model):
+    """The one private attribute this package writes: if a Keras release
+    moves `_compile_config`, this fails and names the function to update
+    (instead of files silently saved with the resolved value)."""
+    from keras_pixelcnn.runtime import save_jit_compile_auto
+
+    model = tiny_model()
+    model.compile(optimizer="adam", loss="mse", jit_compile=False)
+    save_jit_compile_auto(model)
+    assert model.get_compile_config()["jit_compile"] == "auto"
+    assert model.jit_compile is False  # this process's model keeps its setting
