@@ -1,14 +1,15 @@
 """Peak memory of `generate` against the number of images asked for.
 
-    python benchmarks/generate_memory.py [--sizes 512 5120] [--model PATH]
+    python benchmarks/generate_memory.py [--sizes 1024 5120] [--model PATH]
                                          [--backend tensorflow] [--before REV]
 
 Runs `cli.py generate --num N --npy ...` once per size, each in a fresh
 process, and reads that process's peak resident memory
 (`resource.getrusage(RUSAGE_SELF).ru_maxrss` at its end). Sampling works in
-equal batches of at most 256 images (the default sizes both give batches of
-256; a request of 300 images runs two of 150, which need less), so between
-two sizes the peak may grow by no more than the output arrays (one uint8 image, 784 bytes for MNIST, the
+equal batches of at most 256 images and a grid shows at most 1,024 of them
+(the default sizes both give batches of 256 and a full grid; a request of
+300 images runs two batches of 150 and draws a smaller grid, which need
+less), so between two sizes the peak may grow by no more than the output arrays (one uint8 image, 784 bytes for MNIST, the
 batches' noise aside) plus `--slack` MiB; it exits 1 if it grows more. With
 `--before REV` the package of commit REV is measured first, the same way.
 """
@@ -67,7 +68,7 @@ def measure(label, root, sizes, model, backend):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[512, 5120])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[1024, 5120])
     parser.add_argument(
         "--model",
         default=str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras"),

@@ -3,7 +3,8 @@
 `TrainingState` is a callback that backs up the model and optimizer every
 epoch (and optionally every N steps) into `RUN_DIR/backup/`:
 
-    backup/state.json              {"epoch", "step", "weights", ...}: the commit point
+    backup/state.json              {"epoch", "step", "weights", "seed_states"}: the
+                                   commit point (and the dropout layers' RNG states)
     backup/state-<k>.weights.h5    the weights + optimizer state it names
 
 A backup is written to a temporary name and renamed; `state.json` is
@@ -69,8 +70,17 @@ def load_state(directory):
     return None
 
 
+def _seed_states(model):
+    """The state variables of the model's random layers (Dropout's
+    `SeedGenerator`s), in the model's order. `save_weights` leaves them out,
+    so without them a resumed run would redraw the dropout masks from the
+    start."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
 def restore(model, state):
-    """Loads a backup's weights and optimizer state into a compiled model."""
+    """Loads a backup's weights, optimizer state and random-layer states
+    into a compiled model."""
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
@@ -81,6 +91,16 @@ def restore(model, state):
             f"could not restore the backup {state['weights_path']} ({reason}); was the run "
             "started with another configuration? Use a new --run-dir or --overwrite"
         ) from None
+    saved = state.get("seed_states")
+    if saved is not None:
+        variables = _seed_states(model)
+        if len(saved) != len(variables):
+            raise PixelCNNError(
+                f"the backup {state['weights_path']} holds {len(saved)} random-layer states, "
+                f"the model has {len(variables)}; use a new --run-dir or --overwrite"
+            )
+        for variable, value in zip(variables, saved):
+            variable.assign(np.asarray(value, dtype=variable.dtype))
 
 
 class TrainingState(keras.callbacks.Callback):
@@ -134,6 +154,10 @@ class TrainingState(keras.callbacks.Callback):
                 "step": step,
                 "global_step": epoch * self.batches_per_epoch + step,
                 "weights": name,
+                "seed_states": [
+                    np.asarray(keras.ops.convert_to_numpy(v)).tolist()
+                    for v in _seed_states(self.model)
+                ],
             },
             os.path.join(self.directory, STATE_FILE),
         )
