@@ -304,6 +304,12 @@ def export(
     """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
     from keras_pixelcnn.saved_model import check_export_target
 
+    chosen = backend.value if backend else os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if chosen != "tensorflow":
+        raise UsageError(
+            f"export runs on the TensorFlow backend, not {chosen}; pass --backend tensorflow "
+            "(the .keras file loads there unchanged)"
+        )
     check_export_target(out, overwrite)
     _start(backend, default="tensorflow")
     from keras_pixelcnn.export import export_saved_model
@@ -314,8 +320,37 @@ def export(
     typer.echo(f"wrote SavedModel {out} (signatures: sample, log_prob, serve)")
 
 
+# train options that shape only some models: (the models, or the likelihood, they apply to)
+_ONLY_FOR = {
+    "num_layers": ("layers", ("gated",)),
+    "num_residual_blocks": ("blocks", ("pixelcnn", "pixelcnn_pp")),
+    "dropout": ("dropout", ("pixelcnn_pp",)),
+}
+
+
+def _check_options_apply(ctx, model, likelihood):
+    """Refuses a train option the chosen model does not use (it would
+    otherwise train the same model silently)."""
+    given = {
+        name
+        for name in ctx.params
+        if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+    }
+    for name, (option, families) in _ONLY_FOR.items():
+        if name in given and model not in families:
+            raise UsageError(
+                f"--{option} applies to --model {' or '.join(families)}; {model} has no use for it"
+            )
+    if "mixtures" in given and likelihood != "logistic-mixture":
+        raise UsageError(
+            f"--mixtures applies to the logistic-mixture likelihood (--levels 256); "
+            f"this run uses {likelihood}"
+        )
+
+
 @app.command()
 def train(
+    ctx: typer.Context,
     data: Optional[Path] = DATA,
     run_dir: Path = typer.Option(
         Path("runs/pixelcnn"),
@@ -411,6 +446,11 @@ def train(
 ):
     """Train on MNIST (binarized, or 256 levels) with model.fit (kill-safe; rerun to resume)."""
     options = dict(locals())  # the parameters are named as TrainConfig's fields
+    options.pop("ctx")
+    resolved = (
+        likelihood.value if likelihood else ("bernoulli" if levels == 2 else "logistic-mixture")
+    )
+    _check_options_apply(ctx, model.value, resolved)
     _start(options.pop("backend"))
     from keras_pixelcnn.training import TrainConfig
     from keras_pixelcnn.training import train as run_training
@@ -488,6 +528,8 @@ def evaluate(
         if json_out.suffix != ".json":
             raise UsageError(f"--json must end in .json, got {json_out}")
         check_writable_file(json_out, overwrite=overwrite)
+    if classifier is not None and not samples:
+        raise UsageError("--classifier scores samples; pass --samples N too")
     _start(backend)
     from keras_pixelcnn.data import DESCRIPTIONS, load_test_split
     from keras_pixelcnn.evaluation.classifier import load_classifier
@@ -529,7 +571,8 @@ def evaluate(
             batch_size=batch_size,
             progress=_Progress(f"NLL of {len(mnist.test)} images{passes}"),
         )
-    report.update(model=str(model), nll_seconds=seconds, binarization=DESCRIPTIONS[binarize.value])
+    data_rule = DESCRIPTIONS["none" if levels(m) == 256 else binarize.value]
+    report.update(model=str(model), nll_seconds=seconds, binarization=data_rule)
     typer.echo(
         f"{model} on {len(mnist.test)} test images"
         + (f" x {draws} stochastic binarizations (seed {seed})" if dynamic else "")
@@ -718,6 +761,9 @@ def main(argv=None, prog_name=None):
     except Exception as e:
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
             # click's usage errors (typer vendors click in recent versions)
-            return _error(e.format_message(), int(e.exit_code) or 2)
+            message = e.format_message()
+            if not message.strip():  # no command: the help was printed, nothing to add
+                return int(e.exit_code) or 2
+            return _error(message, int(e.exit_code) or 2)
         raise
     return result if isinstance(result, int) else 0

@@ -276,8 +276,9 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         return load_binarized_mnist()
     x_train, y_train, x_test, y_test = load_raw(path)
     if not 0 <= validation_size < len(x_train):
-        raise PixelCNNError(
-            f"validation size {validation_size} must be below the {len(x_train)} training images"
+        raise UsageError(
+            f"--validation-size {validation_size} must be below the data's "
+            f"{len(x_train)} training images"
         )
     labels = y_train.astype("int32")
     cut = len(x_train) - validation_size

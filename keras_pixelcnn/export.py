@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import UsageError
 from keras_pixelcnn.io import (
     check_output_directory,
     current_umask,
@@ -44,7 +44,7 @@ def export_saved_model(model, path, overwrite=False):
     import keras
 
     if keras.backend.backend() != "tensorflow":
-        raise PixelCNNError(
+        raise UsageError(
             "SavedModel export runs on the TensorFlow backend; run it with "
             "--backend tensorflow (the .keras file loads there unchanged)"
         )

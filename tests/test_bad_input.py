@@ -57,6 +57,11 @@ def _write_files(d):
     (d / "foreign_run").mkdir()
     (d / "foreign_run" / "notes.txt").write_bytes(SENTINEL)
     (d / "file").write_bytes(SENTINEL)
+    (d / "corrupt_run").mkdir()
+    (d / "corrupt_run" / "config.json").write_text('{"config": {"model": ')
+    keras.utils.set_random_seed(0)
+    image = keras.Input((28, 28, 1))  # an image model with no causal convolution
+    keras.Model(image, keras.layers.Conv2D(1, 3, padding="same")(image)).save(d / "conv28.keras")
     (d / "old_run").mkdir()
     (d / "old_run" / "config.json").write_text('{"config": {"model": "pixelcnn", "filters": 8}}')
 
@@ -356,6 +361,87 @@ CASES = [
         "complete --model {d}/tiny28.keras --data {d}/mnist.npz --out {d}/exists.png --overwrite",
         1,
         "exists and is not a PNG image",
+    ),
+    # one line before the slow work (bugs: a traceback after the NLL, silent acceptance)
+    (
+        "classifier-not-a-classifier",
+        "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --samples 4 "
+        "--classifier {d}/tiny28.keras",
+        1,
+        "is not an MNIST classifier",
+    ),
+    (
+        "classifier-without-samples",
+        "evaluate --model {d}/tiny28.keras --data {d}/mnist.npz --classifier {d}/tiny28.keras",
+        2,
+        "--classifier scores samples; pass --samples N too",
+    ),
+    (
+        "run-dir-corrupt-config",
+        "train --data {d}/mnist.npz --validation-size 16 --run-dir {d}/corrupt_run",
+        1,
+        "config.json is unreadable",
+    ),
+    (
+        "validation-size-too-large",
+        "train --data {d}/mnist.npz --validation-size 60000 --run-dir {d}/new_run",
+        2,
+        "--validation-size 60000 must be below the data's 64 training images",
+    ),
+    (
+        "distribute-wrong-backend",
+        "train --data {d}/mnist.npz --distribute data-parallel --backend tensorflow "
+        "--run-dir {d}/new_run",
+        2,
+        "--distribute data-parallel needs the jax backend",
+    ),
+    (
+        "export-on-jax",
+        "export --model {d}/tiny8.keras --out {d}/new_sm --backend jax",
+        2,
+        "export runs on the TensorFlow backend, not jax",
+    ),
+    (
+        "dropout-for-pixelcnn",
+        "train --data {d}/mnist.npz --dropout 0.3 --run-dir {d}/new_run",
+        2,
+        "--dropout applies to --model pixelcnn_pp; pixelcnn has no use for it",
+    ),
+    (
+        "layers-for-pixelcnn",
+        "train --data {d}/mnist.npz --layers 3 --run-dir {d}/new_run",
+        2,
+        "--layers applies to --model gated; pixelcnn has no use for it",
+    ),
+    (
+        "blocks-for-gated",
+        "train --data {d}/mnist.npz --model gated --blocks 2 --run-dir {d}/new_run",
+        2,
+        "--blocks applies to --model pixelcnn or pixelcnn_pp; gated has no use for it",
+    ),
+    (
+        "mixtures-for-bernoulli",
+        "train --data {d}/mnist.npz --mixtures 5 --run-dir {d}/new_run",
+        2,
+        "--mixtures applies to the logistic-mixture likelihood",
+    ),
+    (
+        "saved-model-and-model",
+        "generate --saved-model {d}/exists_dir --model {d}/tiny8.keras --out {d}/new.png",
+        2,
+        "pass --model or --saved-model, not both",
+    ),
+    (
+        "model-not-causal-reference",
+        "generate --model {d}/conv28.keras --sampler reference --out {d}/new.png",
+        1,
+        "has no causal (masked or shifted) convolution",
+    ),
+    (
+        "model-not-causal-fast",
+        "generate --model {d}/conv28.keras --out {d}/new.png",
+        1,
+        "has no causal (masked or shifted) convolution",
     ),
     # options bounded by what a machine can serve (bug: show data --num 100000 was OOM-killed)
     (

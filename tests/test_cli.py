@@ -344,3 +344,12 @@ def test_nothing_but_the_result_off_a_terminal(model_file, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr == ""
     assert result.stdout.splitlines()[-1].startswith(f"wrote {tmp_path / 'a.png'} (3 images in ")
+
+
+@pytest.mark.parametrize("args", [[], ["show"]], ids=["no-command", "show-no-command"])
+def test_no_command_prints_the_help_and_no_empty_error_line(args):
+    """Bug: `python cli.py` printed the help and then a bare `error:` line."""
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "Usage:" in result.stdout
+    assert "error" not in result.stderr, result.stderr

@@ -78,12 +78,13 @@ def test_large_requests_are_sampled_in_bounded_batches(tiny_model, name):
     """Bug: every image of a request sampled in one batch (memory grew about
     1.2 MB an image until the process was killed). The batches' images are
     the images of one call, and no batch exceeds `max_batch`."""
-    from keras_pixelcnn.sampling import make_sampler
+    from keras_pixelcnn.sampling import CachedSampler
 
     model = tiny_model(shape=(4, 4, 1))
     noise = draw_noise(11, (4, 4, 1), seed=5)
-    whole = make_sampler(model, name).sample(noise)
-    sampler = make_sampler(model, name)
+    kind = {"reference": ReferenceSampler, "fast": CachedSampler}[name]
+    whole = kind(model).sample(noise)
+    sampler = kind(model)
     sampler.max_batch = 4
     sizes, calls = [], []
     inner = sampler._sample_batch
@@ -105,11 +106,11 @@ def test_sample_draws_the_noise_batch_by_batch_as_one_array(tiny_model):
     """`sample` (and `generate`) draws its noise a batch at a time; the
     images must be those of `draw_noise`'s whole array (bug: a batch's noise
     restarting the seed's stream, so every batch repeats the first)."""
-    from keras_pixelcnn.sampling import make_sampler
+    from keras_pixelcnn.sampling import CachedSampler
 
     model = tiny_model(shape=(4, 4, 1))
-    expected = make_sampler(model, "fast").sample(draw_noise(9, (4, 4, 1), seed=2))
-    sampler = make_sampler(model, "fast")
+    expected = CachedSampler(model).sample(draw_noise(9, (4, 4, 1), seed=2))
+    sampler = CachedSampler(model)
     sampler.max_batch = 2
     got = sample(model, num_images=9, seed=2, sampler=sampler)
     np.testing.assert_array_equal(got, expected)

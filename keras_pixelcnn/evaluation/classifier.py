@@ -9,6 +9,7 @@ The shipped weights are `saved_models/mnist_classifier.keras`; retrain with
 """
 
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -66,13 +67,35 @@ def train_classifier(mnist, epochs=8, batch_size=128, learning_rate=1e-3, seed=0
 
 
 def load_classifier(path=None):
-    """Loads the classifier (default: the shipped one)."""
-    path = path or CLASSIFIER_PATH
+    """Loads the classifier (default: the shipped one), checked to be one:
+    28×28×1 images in, one logit per class out, and the `FEATURES_LAYER`
+    the Fréchet distance reads (`PixelCNNError` otherwise)."""
+    path = os.fspath(path or CLASSIFIER_PATH)
     if not os.path.exists(path):
         raise PixelCNNError(
             f"classifier not found: {path} (train one with benchmarks/train_classifier.py)"
         )
-    return keras.saving.load_model(path)
+    if os.path.isdir(path) or not zipfile.is_zipfile(path):
+        raise PixelCNNError(f"classifier {path} is not a .keras archive")
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as e:  # Keras raises many types for bad archives
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise PixelCNNError(f"could not load classifier {path}: {reason}") from None
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    names = {layer.name for layer in getattr(model, "layers", [])}
+    if (
+        len(inputs) != 1
+        or tuple(inputs[0].shape[1:]) != (28, 28, 1)
+        or len(outputs) != 1
+        or len(outputs[0].shape) != 2
+        or FEATURES_LAYER not in names
+    ):
+        raise PixelCNNError(
+            f"{path} is not an MNIST classifier like benchmarks/train_classifier.py's "
+            f"(28×28×1 images → class logits, with a {FEATURES_LAYER!r} layer)"
+        )
+    return model
 
 
 def predict(classifier, images, batch_size=500):

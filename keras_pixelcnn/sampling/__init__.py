@@ -48,8 +48,27 @@ def expand_labels(labels, per_label):
     return np.repeat(np.asarray(labels, dtype="int32"), per_label)
 
 
+# The samplers made for a model, kept on the model: a sampler compiles its
+# loop once per batch shape (tf.function / jax.jit), and a new sampler per
+# `sample` call compiled it again every time (TensorFlow warned of
+# "excessive retracing"). Samplers read the model's weights at every call,
+# so one made before a weight update samples the updated model.
+_CACHE = "_keras_pixelcnn_samplers"
+
+
 def make_sampler(model, name="fast"):
-    """Returns the sampler called `name` ("fast" or "reference") for `model`."""
+    """Returns the sampler called `name` ("fast" or "reference") for `model`
+    (one per model and name, made on first use)."""
+    cache = model.__dict__.get(_CACHE)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, _CACHE, cache)  # not a tracked Keras attribute
+    if name not in cache:
+        cache[name] = _new_sampler(model, name)
+    return cache[name]
+
+
+def _new_sampler(model, name):
     from keras_pixelcnn.errors import PixelCNNError
 
     if name == "reference":

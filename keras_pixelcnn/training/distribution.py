@@ -35,7 +35,7 @@ def check_distribute(mode, backend=None):
         alternative = {"tensorflow": "mirrored or multi-worker", "jax": "data-parallel"}.get(
             backend, "none"
         )
-        raise PixelCNNError(
+        raise UsageError(
             f"--distribute {mode} needs the {needed} backend, not {backend}; "
             f"on {backend} use {alternative}"
         )

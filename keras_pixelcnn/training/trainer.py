@@ -125,8 +125,14 @@ def _prepare_run_dir(config, overwrite):
     try:
         with open(record) as f:
             old = json.load(f)["config"]
-    except (OSError, ValueError, KeyError):
-        return
+        if not isinstance(old, dict):
+            raise TypeError("'config' is not a mapping")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        reason = f"{type(e).__name__}: {e}".splitlines()[0][:120]
+        raise PixelCNNError(
+            f"{record} is unreadable ({reason}), so the run it describes cannot be resumed "
+            "safely; pass --overwrite to start over, or another --run-dir"
+        ) from None
     new = dataclasses.asdict(config)
     for key in RUN_IDENTITY:
         if key in old and old[key] != new[key]:
