@@ -159,3 +159,35 @@ def test_the_xla_flag_is_left_to_tensorflow_and_to_the_user():
     if _jaxlib_release() in YNN_FLAG_RELEASES:
         flags, ynn = _ynn_probe("jax", "--xla_cpu_multi_thread_eigen=true")
         assert flags == f"--xla_cpu_multi_thread_eigen=true {NO_YNN_CONVOLUTIONS}" and ynn == 0
+
+
+@pytest.mark.slow
+def test_a_library_script_that_samples_and_evaluates_prints_nothing():
+    """Bug: a script using the package printed TensorFlow's start-up lines
+    and, on every `sample` call after the fifth, "triggered tf.function
+    retracing" (a new sampler, so a new compiled function, per call). With
+    the package imported first (the README's order) and no
+    TF_CPP_MIN_LOG_LEVEL of the user's, repeated sampling and evaluation
+    print nothing but the script's own line."""
+    code = """
+import keras_pixelcnn as kp
+import keras
+import numpy as np
+
+x = np.zeros((4, 28, 28, 1), "float32")
+for name in ("pixelcnn", "gated_pixelcnn_conditional"):
+    model = keras.saving.load_model(f"saved_models/{name}.keras")
+    labels = [3, 5] if len(model.inputs) == 2 else None
+    for seed in range(7):
+        kp.sample(model, num_images=2, seed=seed, labels=labels)
+    kp.evaluate_nll(model, x, None if labels is None else np.array([1, 2, 3, 4]))
+print("sampled and evaluated")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["KERAS_BACKEND"] = keras.backend.backend()
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout == "sampled and evaluated\n"
+    assert result.stderr == "", result.stderr[-3000:]
