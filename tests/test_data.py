@@ -5,7 +5,7 @@ import pytest
 from conftest import make_fake_mnist, needs_mnist
 
 from keras_pixelcnn.data import binarize, load_mnist, load_npz
-from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import PixelCNNError, UsageError
 
 pytestmark = pytest.mark.backend_independent  # see conftest.py
 
@@ -69,7 +69,8 @@ def test_missing_and_non_npz_files(tmp_path):
 
 
 def test_validation_size_must_fit(fake_npz):
-    with pytest.raises(PixelCNNError, match="validation size 5000"):
+    """A command-line mistake: exit code 2 (bug: 1, a bad file's code)."""
+    with pytest.raises(UsageError, match="--validation-size 5000 must be below the data's 64"):
         load_mnist(fake_npz)
 
 

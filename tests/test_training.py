@@ -181,7 +181,7 @@ def test_a_finished_run_is_not_evaluated_again(fake_npz, tmp_path, monkeypatch):
     def no_evaluation(*args, **kwargs):
         raise AssertionError("the finished run was evaluated again")
 
-    monkeypatch.setattr(trainer, "evaluate_nll", no_evaluation)
+    monkeypatch.setattr(trainer, "per_image_nll", no_evaluation)
     lines.clear()
     again = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lines.append)
     assert again == json.loads(json.dumps(first))  # the stored metrics.json
@@ -207,7 +207,7 @@ def test_ctrl_c_during_the_final_evaluation_names_the_model(fake_npz, tmp_path, 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trainer, "evaluate_nll", interrupt)
+    monkeypatch.setattr(trainer, "per_image_nll", interrupt)
     mnist = load_mnist(fake_npz, validation_size=16)
     run = tmp_path / "r"
     with pytest.raises(PixelCNNError, match="during the final test evaluation") as e:
