@@ -103,3 +103,26 @@ def test_a_short_last_batch_is_padded_to_one_shape_and_changes_no_nll():
     # bug: the padding rows' NLLs kept, or the labels not padded with the images
     np.testing.assert_allclose(per_image_nll(model, x, y, batch_size=4), whole, rtol=1e-5)
     assert shapes == [((4, 6, 6, 1), (4,))] * 3
+
+
+def test_evaluation_reports_progress_over_every_pass():
+    """`evaluate` showed nothing for minutes (bug). Progress counts the images
+    of every forward pass: one pass for the NLL given the label and one per
+    class for the marginalization (3 classes: 4 passes of 5 images, in
+    batches of 2), rising to the total; the dynamic protocol one per draw."""
+    from keras_pixelcnn import build_gated_pixelcnn
+    from keras_pixelcnn.evaluation.nll import evaluate_dynamic, evaluate_model
+
+    keras.utils.set_random_seed(0)
+    model = build_gated_pixelcnn(input_shape=(4, 4, 1), filters=4, num_layers=1, num_classes=3)
+    x = (np.random.default_rng(2).random((5, 4, 4, 1)) > 0.5).astype("float32")
+    calls = []
+    evaluate_model(
+        model, x, np.array([0, 1, 2, 0, 1]), batch_size=2, progress=lambda *a: calls.append(a)
+    )
+    per_pass = [2, 4, 5]
+    assert calls == [(k * 5 + d, 20) for k in range(4) for d in per_pass]
+    calls.clear()
+    evaluate_dynamic(model, x, np.array([0, 1, 2, 0, 1]), draws=2, batch_size=5,
+                     progress=lambda *a: calls.append(a))  # fmt: skip
+    assert calls == [(5, 10), (10, 10)]

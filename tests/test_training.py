@@ -218,3 +218,20 @@ def test_ctrl_c_during_the_final_evaluation_names_the_model(fake_npz, tmp_path, 
     monkeypatch.undo()  # the same command finishes the report
     metrics = train(_config(run), mnist=mnist, verbose=0, print_fn=lambda _: None)
     assert (run / "metrics.json").exists() and metrics["epochs"] == 1
+
+
+def test_the_final_test_nll_can_be_skipped_and_added_later(fake_npz, tmp_path):
+    """`train` always ended with the whole test split's NLL (minutes for a
+    big model; bug: no way to skip it). `test_nll=False` (--no-test-nll)
+    records null and says how to get it; the same run asked again with the
+    NLL computes just that, without training."""
+    mnist = load_mnist(fake_npz, validation_size=16)
+    lines = []
+    skipped = train(
+        _config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lines.append, test_nll=False
+    )
+    assert skipped["test_nll"] is None and skipped["test_nll_first_1000_nats_per_image"] is None
+    assert lines[-1].startswith("test NLL skipped; `python cli.py evaluate --model ")
+    full = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lambda _: None)
+    assert full["test_nll"]["num_images"] == 32
+    assert full["epochs"] == skipped["epochs"]  # no further training
