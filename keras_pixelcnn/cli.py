@@ -596,7 +596,13 @@ def evaluate(
         )
     if samples:
         q = report["sample_quality"] = evaluate_samples(
-            m, clf, mnist, samples, seed, progress=_Progress(f"sampling {samples} images")
+            m,
+            clf,
+            mnist,
+            samples,
+            seed,
+            progress=_Progress(f"sampling {samples} images"),
+            feature_progress=_Progress("classifier features"),
         )
         typer.echo(
             f"  classifier score: {q['classifier_score']:.3f} "

@@ -62,3 +62,29 @@ def test_real_digits_score_like_real_data_and_blank_images_do_not(mnist_npz):
     assert blank["classifier_score"] < 1.5  # one class for every image
     assert blank["frechet_distance"] > 10 * real["frechet_distance_real_floor"]
     assert blank["label_accuracy"] < 0.3
+
+
+def test_classifier_predictions_report_progress_over_every_image():
+    """`predict` batches through Keras's `predict` and reports after each
+    batch; `sample_quality` reports the samples, test and reference images
+    as one task. The probabilities are the softmax of the logits, whatever
+    the batch size."""
+    import keras
+
+    from keras_pixelcnn.evaluation.classifier import FEATURES_LAYER, load_classifier, predict
+    from keras_pixelcnn.evaluation.sample_quality import sample_quality
+
+    clf = load_classifier()
+    images = (np.random.default_rng(0).random((5, 28, 28, 1)) > 0.7).astype("float32")
+    calls = []
+    probs, feats = predict(clf, images, batch_size=2, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+    logits = np.asarray(clf.predict_on_batch(images), "float64")
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
+    head = keras.Model(clf.input, clf.get_layer(FEATURES_LAYER).output)
+    np.testing.assert_allclose(feats, head.predict_on_batch(images), rtol=1e-5, atol=1e-6)
+
+    calls.clear()
+    sample_quality(clf, images[:3], images, images[:2], progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(3, 10), (8, 10), (10, 10)]

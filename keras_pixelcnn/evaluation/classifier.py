@@ -98,21 +98,39 @@ def load_classifier(path=None):
     return model
 
 
-def predict(classifier, images, batch_size=500):
-    """Returns `(probabilities (n, classes), features (n, 128))` as float64."""
+class _ImagesDone(keras.callbacks.Callback):
+    """Reports `progress(done + offset, total)` after each predicted batch."""
+
+    def __init__(self, progress, offset, count, total, batch_size):
+        super().__init__()
+        self._report = progress
+        self._offset, self._count, self._total = offset, count, total
+        self._batch_size = batch_size
+
+    def on_predict_batch_end(self, batch, logs=None):
+        done = min((batch + 1) * self._batch_size, self._count)
+        self._report(self._offset + done, self._total)
+
+
+def predict(classifier, images, batch_size=500, progress=None, offset=0, total=None):
+    """Returns `(probabilities (n, classes), features (n, 128))` as float64.
+
+    `progress(done, total)` is called after every batch; `offset` and `total`
+    let several calls report as one task (default: this call alone)."""
     head = keras.Model(
         classifier.input,
         [classifier.output, classifier.get_layer(FEATURES_LAYER).output],
     )
-    probs, feats = [], []
-    for s in range(0, len(images), batch_size):
-        logits, features = head.predict_on_batch(np.asarray(images[s : s + batch_size], "float32"))
-        logits = np.asarray(logits, "float64")
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        probs.append(p / p.sum(axis=1, keepdims=True))
-        feats.append(np.asarray(features, "float64"))
-    return np.concatenate(probs), np.concatenate(feats)
+    images = np.asarray(images, "float32")
+    callbacks = []
+    if progress is not None:
+        total = len(images) + offset if total is None else total
+        callbacks = [_ImagesDone(progress, offset, len(images), total, batch_size)]
+    logits, features = head.predict(images, batch_size=batch_size, verbose=0, callbacks=callbacks)
+    logits = np.asarray(logits, "float64")
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    return probs / probs.sum(axis=1, keepdims=True), np.asarray(features, "float64")
 
 
 def accuracy(classifier, images, labels):

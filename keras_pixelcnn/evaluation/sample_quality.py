@@ -49,7 +49,9 @@ def frechet_distance(features_a, features_b):
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
-def sample_quality(classifier, samples, test_images, reference_images, labels=None):
+def sample_quality(
+    classifier, samples, test_images, reference_images, labels=None, progress=None
+):
     """All sample metrics as a dict.
 
     Args:
@@ -59,10 +61,15 @@ def sample_quality(classifier, samples, test_images, reference_images, labels=No
         reference_images: `n` real digits not in the test set, for the
             real-vs-real floor.
         labels: the labels the samples were drawn with (conditional models).
+        progress: `progress(done, total)` over the images the classifier
+            reads (samples, test and reference images together).
     """
-    sample_probs, sample_feats = classifier_lib.predict(classifier, samples)
-    _, test_feats = classifier_lib.predict(classifier, test_images)
-    real_probs, real_feats = classifier_lib.predict(classifier, reference_images)
+    total = len(samples) + len(test_images) + len(reference_images)
+    outputs, done = [], 0
+    for images in (samples, test_images, reference_images):
+        outputs.append(classifier_lib.predict(classifier, images, 500, progress, done, total))
+        done += len(images)
+    (sample_probs, sample_feats), (_, test_feats), (real_probs, real_feats) = outputs
     result = {
         "num_samples": int(len(samples)),
         "classifier_score": classifier_score(sample_probs),
@@ -81,12 +88,15 @@ def sample_quality(classifier, samples, test_images, reference_images, labels=No
     return result
 
 
-def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=None):
+def evaluate_samples(
+    model, classifier, mnist, num_samples, seed=0, progress=None, feature_progress=None
+):
     """Draws `num_samples` images from `model` with the fast sampler (labels
     0, 1, ..., 9, 0, ... for conditional models) and scores them with
     `sample_quality` against `mnist.test` (the real-vs-real floor uses the
     first `num_samples` training digits). Under dynamic binarization the real
-    digits are one seeded stochastic binarization, like the samples."""
+    digits are one seeded stochastic binarization, like the samples.
+    `progress` follows the sampling, `feature_progress` the classifier."""
     from keras_pixelcnn.models.contract import is_conditional, noise_shape
     from keras_pixelcnn.sampling import draw_noise, make_sampler
 
@@ -101,4 +111,4 @@ def evaluate_samples(model, classifier, mnist, num_samples, seed=0, progress=Non
 
         reference = binarize_dynamic(reference, seed, 0, TRAIN_STREAM)
         test = binarize_dynamic(test, seed, 0, TEST_STREAM)
-    return sample_quality(classifier, images, test, reference, labels)
+    return sample_quality(classifier, images, test, reference, labels, feature_progress)
