@@ -195,6 +195,7 @@ def _timed(fn, *args, **kwargs):
 
 @app.command()
 def generate(
+    ctx: typer.Context,
     model: Path = MODEL,
     saved_model: Optional[Path] = typer.Option(
         None, "--saved-model", help="Sample from an exported SavedModel with TensorFlow alone."
@@ -232,7 +233,7 @@ def generate(
     if saved_model is not None:
         from keras_pixelcnn.saved_model import SavedModelSampler
 
-        if model != DEFAULT_MODEL:
+        if "model" in _given(ctx):
             raise UsageError("pass --model or --saved-model, not both")
         sm = SavedModelSampler(saved_model)
         per_image = sm.labels_for(num, seed, labels)
@@ -333,14 +334,19 @@ _ONLY_FOR = {
 }
 
 
-def _check_options_apply(ctx, model, likelihood):
-    """Refuses a train option the chosen model does not use (it would
-    otherwise train the same model silently)."""
-    given = {
+def _given(ctx):
+    """The names of the options given on the command line (not defaults)."""
+    return {
         name
         for name in ctx.params
         if getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
     }
+
+
+def _check_options_apply(ctx, model, likelihood):
+    """Refuses a train option the chosen model does not use (it would
+    otherwise train the same model silently)."""
+    given = _given(ctx)
     for name, (option, families) in _ONLY_FOR.items():
         if name in given and model not in families:
             raise UsageError(

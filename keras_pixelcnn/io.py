@@ -72,7 +72,7 @@ def check_writable_file(path, overwrite=True):
 
 
 # `.{pid}-{random}.tmp…`; or `.{random}.tmp…` (8 characters, no process id),
-# the names of versions before 0.2, whose leftovers are all stale by now.
+# the names earlier versions gave, whose leftovers are all stale by now.
 _TEMP = re.compile(r"\.(?:(\d+)-[a-z0-9_]+|[a-z0-9_]{8})\.(?:old\.)?tmp")
 
 

@@ -432,6 +432,15 @@ CASES = [
         "pass --model or --saved-model, not both",
     ),
     (
+        # the default model named on the command line is still a second model
+        "saved-model-and-default-model",
+        "generate --saved-model {d}/exists_dir --model "
+        + str(ROOT / "saved_models" / "gated_pixelcnn_conditional.keras")
+        + " --out {d}/new.png",
+        2,
+        "pass --model or --saved-model, not both",
+    ),
+    (
         "model-not-causal-reference",
         "generate --model {d}/conv28.keras --sampler reference --out {d}/new.png",
         1,

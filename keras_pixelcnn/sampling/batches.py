@@ -8,6 +8,8 @@ by batch (the same stream as `draw_noise`), so that sampling N images needs
 memory for the outputs and one batch, whatever N is.
 """
 
+import itertools
+
 import numpy as np
 
 MAX_BATCH = 256
@@ -66,7 +68,7 @@ def batches(n, most):
     compiled sampler meets one or two batch shapes, not a short last one."""
     k = -(-n // most)  # ceil
     sizes = [n // k + (i < n % k) for i in range(k)]
-    return [(sum(sizes[:i]), size) for i, size in enumerate(sizes)]
+    return list(zip(itertools.accumulate(sizes, initial=0), sizes))
 
 
 def _offset(progress, first, count, total):
