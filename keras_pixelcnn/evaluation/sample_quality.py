@@ -49,9 +49,7 @@ def frechet_distance(features_a, features_b):
     return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt)
 
 
-def sample_quality(
-    classifier, samples, test_images, reference_images, labels=None, progress=None
-):
+def sample_quality(classifier, samples, test_images, reference_images, labels=None, progress=None):
     """All sample metrics as a dict.
 
     Args:
