@@ -1,4 +1,5 @@
-"""MNIST from tensorflow-datasets or a local Keras-format `mnist.npz`, binarized.
+"""MNIST from tensorflow-datasets or a local Keras-format `mnist.npz`, binarized
+or at its 256 levels.
 
 Three binarizations (`MNIST.binarization`):
 

@@ -5,7 +5,7 @@ The SavedModel has three signatures (batch dimension free):
 - `sample(noise[, labels]) → {"images"}`: images from uniform [0, 1) noise
   of shape (batch, h, w, k) (k = 1 for binary models, 2 for the logistic
   mixture; and int32 labels (batch,) for conditional models), drawn by the
-  fast sampler (the reference one for PixelCNN++). The same noise gives the
+  fast cached sampler (every family has one). The same noise gives the
   same images as `keras_pixelcnn` (`draw_noise(n, shape, seed)` is NumPy's
   `default_rng(seed).random((n, h, w, k), dtype=float32)`). 0/1 images, or
   0..255 for 256-level models.

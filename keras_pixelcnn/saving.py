@@ -13,7 +13,7 @@ def load_model(path):
     `PixelCNNError` naming what is wrong with the file.
 
     The model must map images `(batch, h, w, c)` (and, for conditional
-    models, integer labels) to per-pixel logits of the same shape. Its
+    models, integer labels) to per-pixel distribution parameters. Its
     `jit_compile` is set to the fastest choice of the current backend
     (`runtime.use_fastest_jit_compile`), whatever backend saved it.
     """

@@ -2,7 +2,8 @@
 
 A PixelCNN-family model is a functional `keras.Model` that maps images
 `(batch, h, w, c)` (and, when class-conditional, integer labels `(batch,)`)
-to one logit per pixel, `(batch, h, w, c)`. The samplers, the evaluation,
+to the parameters of each pixel's output distribution, `(batch, h, w, k)`:
+one Bernoulli logit (k = 1) or a likelihood's parameters (`likelihoods.py`). The samplers, the evaluation,
 the callbacks, completion and export all ask their questions here, so this
 module sits below all of them and imports none of them.
 """
@@ -81,7 +82,9 @@ def check_labels(model, labels, num_images):
 
 
 def check_pixel_model(model, path="model"):
-    """Raises `PixelCNNError` unless `model` returns per-pixel logits."""
+    """Raises `PixelCNNError` unless `model` is a PixelCNN-family model:
+    an image input (and optionally a label input), per-pixel outputs and a
+    causal layer."""
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) not in (1, 2) or len(inputs[0].shape) != 4:
         raise PixelCNNError(

@@ -9,7 +9,9 @@ All the randomness is a uniform noise array drawn up front from the seed
 two samplers given the same noise give identical images.
 
 - `reference.py`: the definition, one full forward pass per pixel.
-- `cached.py`: the fast cached sampler, about one forward pass per image.
+- `cached.py`: the fast cached sampler, about one forward pass per image;
+  `cached_multiscale.py` extends it to PixelCNN++'s three scales.
+- `batches.py`: the samplers' base, any number of images in bounded batches.
 - `completion.py`: image completion with either sampler.
 - `compile.py`: compiling a function of a model on the current backend.
 

@@ -2,8 +2,9 @@
 
 The reference sampler follows the definition: start from zeros; for each
 pixel p in raster order run the network on the partial image, take the
-logit of pixel p and set the pixel to `noise[p] < sigmoid(logit)`. All the
-randomness is the uniform `noise` array, drawn up front from the seed, so the
+output distribution's parameters at pixel p (a Bernoulli logit, or a
+mixture's parameters) and draw the pixel from them with `noise[p]`
+(`likelihoods.py`). All the randomness is the uniform `noise` array, drawn up front from the seed, so the
 same seed gives the same images and two samplers given the same noise must
 give identical images.
 """
@@ -39,10 +40,10 @@ def _reference_fill(model, x, noise, labels, start, stop):
 
 
 class ReferenceSampler(Sampler):
-    """Samples by running the whole network once per pixel (784× per image).
+    """Samples by running the whole network once per pixel (h × w times per image).
 
     Args:
-        model: a PixelCNN-family `keras.Model` returning per-pixel logits.
+        model: a PixelCNN-family `keras.Model` (`models/contract.py`).
 
     Example:
 

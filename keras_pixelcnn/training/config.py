@@ -56,7 +56,7 @@ class TrainConfig:
     filters: int = 64
     num_residual_blocks: int = 4  # pixelcnn; pixelcnn_pp: gated ResNet blocks per scale
     num_layers: int = 8  # gated
-    conditional: bool = False  # gated: class-conditional on the digit label
+    conditional: bool = False  # gated, pixelcnn_pp: class-conditional on the digit label
     seed: int = 0
     num_samples: int = 16  # images per epoch grid
     sampler: str = "fast"
