@@ -20,6 +20,7 @@ from keras_pixelcnn.errors import PixelCNNError
 
 CLASSIFIER_PATH = str(shipped.shipped_model(shipped.CLASSIFIER))
 FEATURES_LAYER = "features"
+_HEAD = "_keras_pixelcnn_features_head"
 
 
 def build_classifier(input_shape=(28, 28, 1), num_classes=10, name="mnist_classifier"):
@@ -117,10 +118,13 @@ def predict(classifier, images, batch_size=500, progress=None, offset=0, total=N
 
     `progress(done, total)` is called after every batch; `offset` and `total`
     let several calls report as one task (default: this call alone)."""
-    head = keras.Model(
-        classifier.input,
-        [classifier.output, classifier.get_layer(FEATURES_LAYER).output],
-    )
+    head = getattr(classifier, _HEAD, None)
+    if head is None:  # made once per classifier: a new model per call would retrace
+        head = keras.Model(
+            classifier.input,
+            [classifier.output, classifier.get_layer(FEATURES_LAYER).output],
+        )
+        object.__setattr__(classifier, _HEAD, head)  # not a tracked Keras attribute
     images = np.asarray(images, "float32")
     callbacks = []
     if progress is not None:
