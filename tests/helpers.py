@@ -36,6 +36,14 @@ def input_gradient(fn, x, index):
     raise RuntimeError(backend)
 
 
+def bernoulli_nats_per_pixel64(model, images, labels=None):
+    """The mean NLL in nats/pixel of 0/1 `images` under a Bernoulli model's
+    logits, in float64 (independent of the library's evaluation)."""
+    inputs = images if labels is None else [images, labels]
+    logits = np.asarray(model.predict_on_batch(inputs), "float64")
+    return float(np.mean(np.logaddexp(0, logits) - images * logits))
+
+
 def run_python(code, env=None, timeout=300):
     """Runs `code` in a fresh interpreter with the same backend; returns the result."""
     full_env = dict(os.environ)

@@ -7,7 +7,6 @@ import pytest
 from test_cli import assert_one_line_error, run
 
 
-
 @pytest.fixture
 def model28(tiny_model, tmp_path):
     path = tmp_path / "tiny28.keras"

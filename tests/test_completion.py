@@ -26,13 +26,30 @@ def test_fast_and_reference_completions_agree(tiny_model):
 
 
 def test_conditional_completion_uses_the_labels():
+    """Each completion is the reference sampler's, given its image's label
+    (repeated per completion, not tiled), and the labels change the pixels."""
     import keras
+
+    from keras_pixelcnn.sampling import ReferenceSampler, draw_noise
 
     keras.utils.set_random_seed(0)
     model = build_gated_pixelcnn(input_shape=(6, 6, 1), filters=8, num_layers=2, num_classes=10)
+    embedding = model.get_layer("label_embedding")
+    table = np.zeros(embedding.get_weights()[0].shape, "float32")
+    table[1], table[4] = 3.0, -3.0  # labels 1 and 4 pull the logits apart
+    embedding.set_weights([table])
     images = np.zeros((2, 6, 6, 1), "float32")
-    out = complete(model, images, rows=2, num_completions=3, labels=[1, 4])
-    assert out.shape == (2, 3, 6, 6, 1)
+    images[1, :2] = 1.0
+    out = complete(model, images, rows=2, num_completions=3, labels=[1, 4], seed=5)
+    expected = ReferenceSampler(model).sample(
+        draw_noise(6, (6, 6, 1), 5),
+        labels=np.array([1, 1, 1, 4, 4, 4]),
+        initial=np.repeat(images, 3, axis=0),
+        start=2 * 6,
+    )
+    np.testing.assert_array_equal(out.reshape(6, 6, 6, 1), expected)
+    swapped = complete(model, images, rows=2, num_completions=3, labels=[4, 1], seed=5)
+    assert not np.array_equal(out, swapped)
     with pytest.raises(PixelCNNError, match="pass labels"):
         complete(model, images, rows=2)
 

@@ -70,6 +70,15 @@ def mixture_log_prob64(params, x, k):
     return np.log((mass * weights).sum(1))
 
 
+def mixture_bits_per_dim64(model, images, labels=None, k=K):
+    """The mean NLL in bits/dim of 0..255 `images` under a mixture model's
+    outputs, in float64 with `mixture_log_prob64` (independent of the library)."""
+    inputs = images if labels is None else [images, labels]
+    params = np.asarray(model.predict_on_batch(inputs), "float64").reshape(-1, 3 * k)
+    log_p = mixture_log_prob64(params, images.reshape(-1), k).reshape(len(images), -1).sum(1)
+    return float(-log_p.mean() / (images[0].size * np.log(2)))
+
+
 def test_the_256_probabilities_of_a_pixel_sum_to_one():
     lik = DiscretizedLogisticMixture(K)
     params = _random_params(300)

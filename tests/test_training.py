@@ -1,8 +1,10 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
+from helpers import bernoulli_nats_per_pixel64
 
 from keras_pixelcnn import TrainConfig, load_mnist, train
 from keras_pixelcnn.errors import PixelCNNError
@@ -43,7 +45,9 @@ def test_tiny_fit_writes_every_output_and_resumes(fake_npz, tmp_path):
         assert grid["images"].shape == (4, 28, 28, 1) and int(grid["ncols"]) == 2
         assert set(np.unique(grid["images"])) <= {0, 1}
     assert metrics["epochs"] == 1 and metrics["test_nll"]["num_images"] == 32
-    assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
+    saved = keras.saving.load_model(run / "model.keras")
+    expected = bernoulli_nats_per_pixel64(saved, mnist.test.images)
+    assert metrics["test_nll"]["nats_per_pixel"] == pytest.approx(expected, rel=1e-5)
     assert json.loads((run / "metrics.json").read_text())["test_nll"] == metrics["test_nll"]
     assert any("images/s" in line and "nats/pixel" in line for line in lines)
     # Running again with more epochs resumes at epoch 2 and appends to the log.
@@ -108,9 +112,10 @@ def test_mixed_bfloat16_trains_and_samples(fake_npz, tmp_path):
         verbose=0,
         print_fn=lambda _: None,
     )
-    assert np.isfinite(metrics["test_nll"]["nats_per_pixel"])
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
     model = keras.saving.load_model(tmp_path / "r" / "model.keras")
+    expected = bernoulli_nats_per_pixel64(model, mnist.test.images)
+    assert metrics["test_nll"]["nats_per_pixel"] == pytest.approx(expected, rel=1e-5)
     assert model.get_layer("input_conv").compute_dtype == "bfloat16"
     assert (tmp_path / "r" / "samples" / "epoch_001.png").exists()
 
