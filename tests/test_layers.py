@@ -17,32 +17,68 @@ from keras_pixelcnn import (
     build_pixelcnn,
     draw_noise,
 )
+from keras_pixelcnn import layers as L
 from keras_pixelcnn.sampling.cached import CachedSampler
 
+
+def _output_distribution():
+    from keras_pixelcnn.likelihoods import DiscretizedLogisticMixture
+
+    return L.OutputDistribution(DiscretizedLogisticMixture(2), name="layer")
+
+
+# (id, make, input shape, output shape): every registered layer (the test
+# below checks the list against Keras's registry)
 LAYERS = [
-    ("masked-A", lambda: MaskedConv2D(6, 5, mask_type="A", name="layer"), 1, 6),
-    ("masked-B", lambda: MaskedConv2D(6, (3, 5), mask_type="B", name="layer"), 3, 6),
-    ("vertical", lambda: VerticalStackConv2D(6, 3, name="layer"), 2, 6),
-    ("vertical-first", lambda: VerticalStackConv2D(6, 5, first=True, name="layer"), 1, 6),
-    ("horizontal", lambda: HorizontalStackConv2D(6, 3, name="layer"), 2, 6),
-    ("horizontal-first", lambda: HorizontalStackConv2D(6, 5, first=True, name="layer"), 1, 6),
-    ("gate", lambda: GatedActivation(name="layer"), 8, 4),
-]
+    ("masked-A", lambda: MaskedConv2D(6, 5, mask_type="A", name="layer"), (8, 8, 1), (8, 8, 6)),
+    ("masked-B", lambda: MaskedConv2D(6, (3, 5), mask_type="B", name="layer"), (8, 8, 3), (8, 8, 6)),
+    ("vertical", lambda: VerticalStackConv2D(6, 3, name="layer"), (8, 8, 2), (8, 8, 6)),
+    ("vertical-first", lambda: VerticalStackConv2D(6, 5, first=True, name="layer"), (8, 8, 1), (8, 8, 6)),
+    ("horizontal", lambda: HorizontalStackConv2D(6, 3, name="layer"), (8, 8, 2), (8, 8, 6)),
+    ("horizontal-first", lambda: HorizontalStackConv2D(6, 5, first=True, name="layer"), (8, 8, 1), (8, 8, 6)),
+    ("gate", lambda: GatedActivation(name="layer"), (8, 8, 8), (8, 8, 4)),
+    ("sigmoid-gate", lambda: L.SigmoidGate(name="layer"), (8, 8, 8), (8, 8, 4)),
+    ("concat-elu", lambda: L.ConcatELU(name="layer"), (8, 8, 3), (8, 8, 6)),
+    ("down-shifted", lambda: L.DownShiftedConv2D(6, (2, 3), name="layer"), (8, 8, 2), (8, 8, 6)),
+    ("down-shifted-strided", lambda: L.DownShiftedConv2D(6, (2, 3), strides=2, name="layer"), (8, 8, 2), (4, 4, 6)),
+    ("down-right-shifted", lambda: L.DownRightShiftedConv2D(6, (2, 2), name="layer"), (8, 8, 2), (8, 8, 6)),
+    ("down-shifted-transpose", lambda: L.DownShiftedConv2DTranspose(6, (2, 3), name="layer"), (4, 4, 2), (8, 8, 6)),
+    ("down-right-shifted-transpose", lambda: L.DownRightShiftedConv2DTranspose(6, (2, 2), name="layer"), (4, 4, 2), (8, 8, 6)),
+    ("down-shift", lambda: L.DownShift(name="layer"), (8, 8, 3), (8, 8, 3)),
+    ("right-shift", lambda: L.RightShift(name="layer"), (8, 8, 3), (8, 8, 3)),
+    ("border-indicator", lambda: L.BorderIndicator(name="layer"), (8, 8, 3), (8, 8, 4)),
+    ("output-distribution", _output_distribution, (8, 8, 6), (8, 8, 6)),
+]  # fmt: skip
+IDS = [layer[0] for layer in LAYERS]
+WEIGHTLESS = {
+    "gate", "sigmoid-gate", "concat-elu", "down-shift", "right-shift", "border-indicator",
+    "output-distribution",
+}  # fmt: skip
+
+
+def test_every_registered_layer_is_tested():
+    registered = {
+        name.split(">", 1)[1]
+        for name, cls in keras.saving.get_custom_objects().items()
+        if name.startswith("keras_pixelcnn>") and issubclass(cls, keras.layers.Layer)
+    }
+    tested = {type(make()).__name__ for _, make, _, _ in LAYERS}
+    assert len(registered) == 14 and tested == registered
 
 
 def _np(tensor):
     return keras.ops.convert_to_numpy(tensor)
 
 
-def _x(channels, seed=0):
-    return np.random.default_rng(seed).random((2, 8, 8, channels)).astype("float32")
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).random((2, *shape)).astype("float32")
 
 
-@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=[layer[0] for layer in LAYERS])
+@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=IDS)
 def test_config_round_trip_and_shape(name, make, cin, cout):
     layer = make()
     out = layer(_x(cin))
-    assert tuple(out.shape) == (2, 8, 8, cout)
+    assert tuple(out.shape) == (2, *cout)
     clone = type(layer).from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     clone(_x(cin))
@@ -50,7 +86,7 @@ def test_config_round_trip_and_shape(name, make, cin, cout):
     np.testing.assert_allclose(_np(clone(_x(cin, 1))), _np(layer(_x(cin, 1))), atol=1e-6)
 
 
-@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=[layer[0] for layer in LAYERS])
+@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=IDS)
 def test_mixed_bfloat16_forward(name, make, cin, cout):
     reference = make()
     expected = _np(reference(_x(cin)))
@@ -64,17 +100,18 @@ def test_mixed_bfloat16_forward(name, make, cin, cout):
     np.testing.assert_allclose(got, expected, atol=0.05, rtol=0.05)
 
 
-@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=[layer[0] for layer in LAYERS])
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")
+@pytest.mark.parametrize("name, make, cin, cout", LAYERS, ids=IDS)
 def test_one_training_step_and_keras_round_trip(name, make, cin, cout, tmp_path):
-    inputs = keras.Input((8, 8, cin))
+    inputs = keras.Input(cin)
     model = keras.Model(inputs, make()(inputs))
     model.compile(keras.optimizers.SGD(0.1), "mse")
     before = [w.copy() for w in model.get_weights()]
-    model.fit(_x(cin), np.ones((2, 8, 8, cout), "float32"), epochs=1, batch_size=2, verbose=0)
+    model.fit(_x(cin), np.ones((2, *cout), "float32"), epochs=1, batch_size=2, verbose=0)
     after = model.get_weights()
     assert all(np.isfinite(w).all() for w in after)
-    if before:
-        assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    assert (len(before) == 0) == (name in WEIGHTLESS)
+    assert all(not np.array_equal(a, b) for a, b in zip(before, after))  # every weight trains
     path = tmp_path / f"{name}.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)  # registered: no custom_objects
