@@ -44,6 +44,43 @@ def bernoulli_nats_per_pixel64(model, images, labels=None):
     return float(np.mean(np.logaddexp(0, logits) - images * logits))
 
 
+def read_png(path):
+    """The PNG at `path` decoded to uint8 RGB `(h, w, 3)`; a file that is not
+    a complete PNG fails here (every row is decoded), not only its magic bytes."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG", image.format
+        image.load()
+        return np.asarray(image.convert("RGB"))
+
+
+def assert_picture(path, min_height, min_width):
+    """A complete PNG of at least that size with something drawn in it."""
+    rgb = read_png(path)
+    assert rgb.shape[0] >= min_height and rgb.shape[1] >= min_width, rgb.shape
+    assert len(np.unique(rgb)) > 1, "a blank picture"
+    return rgb
+
+
+def grid_cells(png, n_rows, n_cols, size, scale=4, pad=2, top=0):
+    """The images drawn in a grid PNG written by `figures.save_grid` (values
+    in [0, 1], one per image pixel: the centre of its scale × scale block);
+    `top`: the title's margin above the grid."""
+    grey = read_png(png)[..., 0] / 255.0
+    step = (size + pad) * scale
+    assert grey.shape == (
+        (n_rows * (size + pad) + pad) * scale + top,
+        (n_cols * (size + pad) + pad) * scale,
+    )
+    cells = []
+    for r in range(n_rows):
+        for c in range(n_cols):
+            y, x = top + pad * scale + r * step + scale // 2, pad * scale + c * step + scale // 2
+            cells.append(grey[y : y + size * scale : scale, x : x + size * scale : scale])
+    return np.stack(cells)
+
+
 def run_python(code, env=None, timeout=300):
     """Runs `code` in a fresh interpreter with the same backend; returns the result."""
     full_env = dict(os.environ)

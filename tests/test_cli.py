@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT, run_cli
+from helpers import ROOT, grid_cells, run_cli
 
 from keras_pixelcnn import cli
 
@@ -32,24 +32,6 @@ def assert_one_line_error(code, err, expected_code, fragment):
     assert "Traceback" not in err
 
 
-def _grid_cells(png, n_rows, n_cols, size, scale=4, pad=2):
-    """The images drawn in a grid PNG written by `figures.save_grid`."""
-    import matplotlib.pyplot as plt
-
-    grey = plt.imread(png)[..., 0]
-    step = (size + pad) * scale
-    assert grey.shape == (
-        (n_rows * (size + pad) + pad) * scale,
-        (n_cols * (size + pad) + pad) * scale,
-    )
-    cells = []
-    for r in range(n_rows):
-        for c in range(n_cols):
-            y, x = pad * scale + r * step, pad * scale + c * step
-            cells.append(grey[y : y + size * scale : scale, x : x + size * scale : scale])
-    return np.stack(cells)
-
-
 def test_generate_writes_png_and_npy(capsys, model_file, tmp_path, monkeypatch):
     out, npy = tmp_path / "s.png", tmp_path / "s.npy"
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: progress is drawn
@@ -72,7 +54,7 @@ def test_generate_writes_png_and_npy(capsys, model_file, tmp_path, monkeypatch):
     assert arr.shape == (4, 8, 8, 1) and set(np.unique(arr)) <= {0, 1}
     assert 0 < arr.mean() < 1  # an untrained model draws both colours
     # The PNG shows exactly the images of the .npy, 2x2, pixel for pixel.
-    np.testing.assert_array_equal(_grid_cells(out, 2, 2, 8) > 0.5, arr[..., 0] > 0.5)
+    np.testing.assert_array_equal(grid_cells(out, 2, 2, 8) > 0.5, arr[..., 0] > 0.5)
     assert "100%" in err  # progress display
     assert "wrote" in stdout
     code, _, err = run(

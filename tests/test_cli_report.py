@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import assert_picture
 from test_cli import assert_one_line_error, run
 
 
@@ -31,10 +32,6 @@ def conditional28(tmp_path):
     path = tmp_path / "cond28.keras"
     build_gated_pixelcnn(filters=8, num_layers=2, num_classes=10).save(path)
     return path
-
-
-def _is_png(path):
-    return path.exists() and path.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_evaluate_prints_and_writes_json(capsys, model28, fake_npz, tmp_path):
@@ -159,7 +156,8 @@ def test_complete_writes_one_picture(capsys, model28, fake_npz, tmp_path):
         out,
     )
     assert code == 0, err
-    assert _is_png(out) and "6 completions" in stdout
+    assert_picture(out, 2 * 28, 5 * 28)  # 2 digits: original, occluded, 3 completions
+    assert "6 completions" in stdout
 
 
 def test_complete_conditional(capsys, conditional28, fake_npz, tmp_path):
@@ -181,7 +179,7 @@ def test_complete_conditional(capsys, conditional28, fake_npz, tmp_path):
         out,
     )
     assert code == 0, err
-    assert _is_png(out)
+    assert_picture(out, 2 * 28, 4 * 28)
 
 
 def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
@@ -189,12 +187,13 @@ def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
         capsys, "show", "progress", "--model", model28, "--num", 3, "--out", tmp_path / "p.png"
     )
     assert code == 0, err
-    assert _is_png(tmp_path / "p.png") and "0, 98, 196" in stdout
+    assert_picture(tmp_path / "p.png", 3 * 28, 9 * 28)
+    assert "0, 98, 196" in stdout
     code, _, err = run(
         capsys, "show", "data", "--data", fake_npz, "--num", 6, "--out", tmp_path / "d.png"
     )
     assert code == 0, err
-    assert _is_png(tmp_path / "d.png")
+    assert_picture(tmp_path / "d.png", 2 * 28, 6 * 28)
     from keras_pixelcnn.figures import save_grid
 
     rundir = tmp_path / "run"
@@ -206,7 +205,8 @@ def test_show_progress_data_and_run(capsys, model28, fake_npz, tmp_path):
     (rundir / "log.csv").write_text("epoch,loss,val_loss\n0,0.2,0.19\n1,0.1,0.12\n")
     code, stdout, err = run(capsys, "show", "run", rundir)
     assert code == 0, err
-    assert _is_png(rundir / "training.png") and "epochs 1, 2" in stdout
+    assert_picture(rundir / "training.png", 2 * 8, 2 * 8)
+    assert "epochs 1, 2" in stdout
 
 
 @pytest.mark.parametrize(

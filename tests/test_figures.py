@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from helpers import assert_picture
 
 from keras_pixelcnn.figures import (
     UNKNOWN,
@@ -16,10 +17,6 @@ from keras_pixelcnn.figures import (
 pytestmark = pytest.mark.backend_independent  # see conftest.py
 
 
-def _is_png(path):
-    return path.read_bytes()[:4] == b"\x89PNG"
-
-
 def test_partial_images_are_the_sampler_state():
     x = (np.random.default_rng(0).random((2, 28, 28, 1)) > 0.5).astype("float32")
     assert progress_steps(784) == [0, 98, 196, 294, 392, 490, 588, 686, 784]
@@ -34,8 +31,8 @@ def test_figures_are_pngs(tmp_path):
     save_progress_strip(x, tmp_path / "p.png")
     save_data_grid(x[..., 0] * 255, x, tmp_path / "d.png", ncols=3)
     save_completion_figure(x, x, np.stack([x, x], axis=1), ["a", "b", "c"], tmp_path / "c.png")
-    for name in "pdc":
-        assert _is_png(tmp_path / f"{name}.png")
+    for name in "pdc":  # complete PNGs, larger than the images, with something drawn
+        assert_picture(tmp_path / f"{name}.png", 28 * 2, 28 * 3)
 
 
 def test_run_figure_picks_first_and_last_epochs(tmp_path):
@@ -50,7 +47,7 @@ def test_run_figure_picks_first_and_last_epochs(tmp_path):
     assert [e for e, _ in epoch_grids(run)] == list(range(1, 10))
     shown = save_run_figure(str(run), tmp_path / "r.png", max_panels=4)
     assert shown[0] == 1 and shown[-1] == 9 and len(shown) == 4
-    assert _is_png(tmp_path / "r.png")
+    assert_picture(tmp_path / "r.png", 8 * 2, 8 * 4)
 
 
 def test_grid_rows_carry_their_labels(tmp_path):

@@ -52,22 +52,24 @@ def test_causality_every_position(mask_type, k):
                 assert dep[i - 1, j], "upper neighbour unseen"
 
 
-def test_rectangular_kernel_and_dilation_shapes():
-    x = np.random.rand(2, 9, 9, 3).astype("float32")
-    assert MaskedConv2D(4, (3, 5), "B")(x).shape == (2, 9, 9, 4)
-    assert MaskedConv2D(4, 3, "A", dilation_rate=2)(x).shape == (2, 9, 9, 4)
-
-
-@pytest.mark.parametrize("k", [5, 1])  # 1: a matrix product on JAX with a CPU
-def test_equals_conv2d_with_masked_kernel(k):
-    """The cropped computation equals a plain 'same' convolution with kernel * mask."""
+@pytest.mark.parametrize(
+    "kernel, mask_type, dilation",
+    [(5, "B", 1), (1, "B", 1), ((3, 5), "B", 1), ((3, 5), "A", 1), (3, "A", 2), (3, "B", 3)],
+)  # 1: a matrix product on JAX with a CPU
+def test_equals_conv2d_with_masked_kernel(kernel, mask_type, dilation):
+    """The cropped computation equals a plain 'same' convolution (dilated
+    where asked) with kernel * mask."""
     x = np.random.default_rng(2).random((2, 9, 9, 3)).astype("float32")
-    layer = MaskedConv2D(5, k, "B")
+    layer = MaskedConv2D(5, kernel, mask_type, dilation_rate=dilation)
     y = keras.ops.convert_to_numpy(layer(x))
-    kernel = keras.ops.convert_to_numpy(layer.kernel) * causal_mask((k, k), "B")[:, :, None, None]
-    ref = keras.ops.convert_to_numpy(keras.ops.conv(x, kernel, padding="same"))
-    ref = ref + keras.ops.convert_to_numpy(layer.bias)
-    np.testing.assert_allclose(y, ref, atol=1e-5)
+    assert y.shape == (2, 9, 9, 5)
+    size = (kernel, kernel) if isinstance(kernel, int) else kernel
+    mask = causal_mask(size, mask_type)[:, :, None, None]
+    masked = keras.ops.convert_to_numpy(layer.kernel) * mask
+    ref = keras.ops.convert_to_numpy(
+        keras.ops.conv(x, masked, padding="same", dilation_rate=dilation)
+    )
+    np.testing.assert_allclose(y, ref + keras.ops.convert_to_numpy(layer.bias), atol=1e-5)
 
 
 def test_mask_is_not_a_weight_and_kernel_is_full_size():
@@ -76,12 +78,18 @@ def test_mask_is_not_a_weight_and_kernel_is_full_size():
     assert [tuple(w.shape) for w in layer.weights] == [(7, 7, 1, 4), (4,)]
 
 
-def test_channels_first():
-    x = np.random.rand(2, 2, 6, 6).astype("float32")
-    layer = MaskedConv2D(3, 3, "A", data_format="channels_first")
-    if keras.backend.backend() == "tensorflow":
-        pytest.skip("TF's CPU conv has no channels_first kernel")
-    assert layer(x).shape == (2, 3, 6, 6)
+@pytest.mark.skipif(
+    keras.backend.backend() == "tensorflow", reason="TF's CPU conv has no channels_first kernel"
+)
+def test_channels_first_equals_channels_last():
+    x = np.random.default_rng(4).random((2, 6, 6, 2)).astype("float32")
+    last = MaskedConv2D(3, 3, "A")
+    expected = keras.ops.convert_to_numpy(last(x))
+    first = MaskedConv2D(3, 3, "A", data_format="channels_first")
+    first.build((None, 2, 6, 6))
+    first.set_weights(last.get_weights())
+    got = keras.ops.convert_to_numpy(first(np.transpose(x, (0, 3, 1, 2))))
+    np.testing.assert_allclose(np.transpose(got, (0, 2, 3, 1)), expected, atol=1e-5)
 
 
 def test_config_round_trip():
