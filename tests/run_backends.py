@@ -5,7 +5,7 @@
 
 TensorFlow runs the whole suite, JAX all of it but the tests marked
 `backend_independent` (data files, figures, lint, README: no backend code). torch runs `TORCH_TESTS`: the layers,
-whole-model causality (PixelCNN++ too), reference = fast sampler, the
+whole-model causality (PixelCNN++ too), reference = fast sampler (multi-scale too), the
 likelihoods, `.keras` portability to and from TensorFlow/JAX, and short
 `fit`s. The rest (CLI, export, evaluation
 reports, kill-safe resume, distribution) runs the same package code paths on
@@ -55,6 +55,7 @@ TORCH_TESTS = [
     "tests/test_likelihood_models.py::test_fast_and_reference_samplers_draw_the_same_256_level_images",
     "tests/test_likelihood_models.py::test_nll_is_the_float64_pmf_of_the_model_outputs",
     "tests/test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past",
+    "tests/test_pixelcnn_pp.py::test_fast_multiscale_sampler_draws_the_reference_images",
 ]
 # The first shard of a full pass: the slowest files, about half of the
 # TensorFlow pass's time (measured with `pytest --durations`). The second
