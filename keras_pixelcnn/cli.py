@@ -777,7 +777,8 @@ def main(argv=None, prog_name=None):
         return _error(f"could not write or read a file: {e.strerror}{where}", 1)
     except Exception as e:
         if hasattr(e, "format_message") and hasattr(e, "exit_code"):
-            # click's usage errors (typer vendors click in recent versions)
+            # click's usage errors, duck-typed: typer 0.29 vendors click as the
+            # private `typer._click`, whose ClickException has no public import
             message = e.format_message()
             if not message.strip():  # no command: the help was printed, nothing to add
                 return int(e.exit_code) or 2

@@ -31,6 +31,7 @@ import zipfile
 import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError, UsageError
+from keras_pixelcnn.errors import reason as error_reason
 
 VALIDATION_SIZE = 5000
 BINARIZATIONS = ("threshold", "dynamic")
@@ -229,7 +230,7 @@ def load_tfds(data_dir=None):
     except PixelCNNError:
         raise
     except Exception as e:  # a failed download or preparation
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        reason = error_reason(e, 160)
         raise _offline_error(reason) from None
     return x_train[..., 0], y_train, x_test[..., 0], y_test
 
@@ -330,7 +331,7 @@ def load_binarized_mnist(data_dir=None):
     except PixelCNNError:
         raise
     except Exception as e:
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        reason = error_reason(e, 160)
         raise _offline_error(reason, BINARIZED_MNIST) from None
     if any(set(np.unique(a)) - {0.0, 1.0} for a in arrays):
         raise PixelCNNError("binarized_mnist holds values other than 0 and 1")

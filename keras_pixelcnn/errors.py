@@ -12,6 +12,14 @@ One rule for the command line's exit codes:
 """
 
 
+def reason(error, limit=200):
+    """The first line of an exception's message (at most `limit` characters),
+    or its type's name when it has none: what a one-line error quotes of a
+    library's exception."""
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 class PixelCNNError(Exception):
     """A user-facing error; the CLI prints its message as one line and exits 1."""
 

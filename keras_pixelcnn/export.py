@@ -51,7 +51,6 @@ def export_saved_model(model, path, overwrite=False):
     import tensorflow as tf
     from keras import ops
 
-    from keras_pixelcnn.likelihoods import Bernoulli
     from keras_pixelcnn.models.contract import (
         image_shape,
         is_conditional,
@@ -75,11 +74,8 @@ def export_saved_model(model, path, overwrite=False):
     noise = tf.TensorSpec((None, *noise_shape(model)), tf.float32, name="noise")
     labels = tf.TensorSpec((None,), tf.int32, name="labels")
 
-    def nll(x, logits):
-        if isinstance(lik, Bernoulli):
-            per_pixel = ops.softplus(logits) - x * logits
-        else:
-            per_pixel = -lik.log_prob(ops.cast(logits, "float32"), x[..., 0])
+    def nll(x, params):
+        per_pixel = -lik.log_prob(ops.cast(params, "float32"), x[..., 0])
         value = ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
         return {"log_prob": -value, "nll_nats": value}
 

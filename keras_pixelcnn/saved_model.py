@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError, UsageError
+from keras_pixelcnn.errors import reason as error_reason
 from keras_pixelcnn.runtime import quiet_import
 from keras_pixelcnn.sampling import draw_labels, expand_labels
 from keras_pixelcnn.sampling.batches import MAX_BATCH, sample_into
@@ -78,7 +79,7 @@ class SavedModelSampler:
         try:
             self._fn = tf.saved_model.load(path).signatures["sample"]
         except Exception as e:  # corrupt protobuf, missing variables, no signature
-            reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            reason = error_reason(e, 160)
             raise PixelCNNError(f"could not load SavedModel {path}: {reason}") from None
         spec = self._fn.structured_input_signature[1]
         # (h, w, uniforms per pixel): 1 for binary models, 2 for the logistic mixture

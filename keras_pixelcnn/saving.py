@@ -4,6 +4,7 @@ import os
 import zipfile
 
 from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import reason as error_reason
 from keras_pixelcnn.models.contract import check_pixel_model
 from keras_pixelcnn.runtime import use_fastest_jit_compile
 
@@ -33,7 +34,7 @@ def load_model(path):
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types for bad archives
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        reason = error_reason(e)
         raise PixelCNNError(f"could not load model {path}: {reason}") from None
     check_pixel_model(model, path)
     use_fastest_jit_compile(model)

@@ -17,6 +17,7 @@ from keras import layers
 
 from keras_pixelcnn import shipped
 from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import reason as error_reason
 
 CLASSIFIER_PATH = str(shipped.shipped_model(shipped.CLASSIFIER))
 FEATURES_LAYER = "features"
@@ -81,7 +82,7 @@ def load_classifier(path=None):
     try:
         model = keras.saving.load_model(path)
     except Exception as e:  # Keras raises many types for bad archives
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        reason = error_reason(e)
         raise PixelCNNError(f"could not load classifier {path}: {reason}") from None
     inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
     names = {layer.name for layer in getattr(model, "layers", [])}

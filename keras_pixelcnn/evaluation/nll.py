@@ -18,7 +18,9 @@ from keras_pixelcnn.models.contract import check_labels, is_conditional, likelih
 
 
 def bernoulli_nll(images, logits):
-    """Per-image NLL in nats: sum over pixels of softplus(l) - x * l (NumPy)."""
+    """Per-image NLL in nats: sum over pixels of softplus(l) - x * l, in
+    float64 NumPy: `-Bernoulli.log_prob` summed, with no float32 rounding, so
+    that the reported NLLs do not depend on the backend."""
     logits = np.asarray(logits, dtype="float64")
     images = np.asarray(images, dtype="float64")
     per_pixel = np.logaddexp(0.0, logits) - images * logits
@@ -177,10 +179,7 @@ def marginal_nll(model, images, num_classes, batch_size=None, progress=None):
         ],
         axis=1,
     )
-    neg = -per_class
-    top = neg.max(axis=1, keepdims=True)
-    log_mean = top[:, 0] + np.log(np.mean(np.exp(neg - top), axis=1))
-    return -log_mean
+    return np.log(num_classes) - np.logaddexp.reduce(-per_class, axis=1)
 
 
 def evaluate_model(model, images, labels=None, batch_size=None, marginal=True, progress=None):

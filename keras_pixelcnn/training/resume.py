@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from keras_pixelcnn.errors import PixelCNNError
+from keras_pixelcnn.errors import reason as error_reason
 from keras_pixelcnn.io import atomic_path, save_json
 
 STATE_FILE = "state.json"
@@ -86,7 +87,7 @@ def restore(model, state):
     try:
         model.load_weights(state["weights_path"])
     except Exception as e:
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        reason = error_reason(e, 160)
         raise PixelCNNError(
             f"could not restore the backup {state['weights_path']} ({reason}); was the run "
             "started with another configuration? Use a new --run-dir or --overwrite"
