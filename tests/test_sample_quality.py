@@ -83,7 +83,8 @@ def test_classifier_predictions_report_progress_over_every_image():
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(probs, expected, rtol=1e-5, atol=1e-7)
     head = keras.Model(clf.input, clf.get_layer(FEATURES_LAYER).output)
-    np.testing.assert_allclose(feats, head.predict_on_batch(images), rtol=1e-5, atol=1e-6)
+    # batches of 2 against one of 5: the backends' kernels may round differently
+    np.testing.assert_allclose(feats, head.predict_on_batch(images), rtol=1e-4, atol=1e-5)
 
     calls.clear()
     sample_quality(clf, images[:3], images, images[:2], progress=lambda d, t: calls.append((d, t)))
