@@ -26,11 +26,8 @@ from keras_pixelcnn.data import BINARIZATIONS, LIKELIHOODS
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.runtime import BACKENDS
 from keras_pixelcnn.sampling import SAMPLERS
-from keras_pixelcnn.training.config import (
-    DISTRIBUTE_MODES,
-    MODEL_FAMILIES,
-    PRECISIONS,
-)
+from keras_pixelcnn.training.config import MODEL_FAMILIES, PRECISIONS
+from keras_pixelcnn.training.distribution import DISTRIBUTE_MODES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TF's C++ start-up logging
 
@@ -390,7 +387,7 @@ def train(
         0, "--seed", min=0, help="Seed for weights, shuffling and sample noise."
     ),
     num_samples: int = typer.Option(
-        16, "--samples", min=1, max=1024, help="Images per epoch grid."
+        16, "--samples", min=0, max=1024, help="Images per epoch grid (0: no grids)."
     ),
     limit: Optional[int] = typer.Option(
         None, "--limit", min=1, help="Train on the first N training images only."

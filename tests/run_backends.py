@@ -3,21 +3,23 @@
     python tests/run_backends.py            # tensorflow, jax and torch (those installed)
     python tests/run_backends.py -x -k cli  # extra arguments go to pytest
 
-TensorFlow runs the whole suite, JAX all of it but the tests marked
-`backend_independent` (data files, figures, lint, README: no backend code). torch runs `TORCH_TESTS`: the layers,
-whole-model causality (PixelCNN++ too), reference = fast sampler (multi-scale too), the
-likelihoods, `.keras` portability to and from TensorFlow/JAX, and short
-`fit`s. The rest (CLI, export, evaluation
-reports, kill-safe resume, distribution) runs the same package code paths on
-every backend and takes most of the suite's time. `TORCH_FULL=1` runs it all.
+TensorFlow runs the whole suite, split in two shards by file (`SHARD_1`, and
+everything else). JAX and torch run `BACKEND_TESTS`: the tests whose outcome
+can depend on the backend's kernels, tracing and loops (the layers, whole-model
+causality, reference = fast sampler for every family, the likelihoods, the NLL,
+`.keras` files loaded and saved on this backend, `fit` with its seed and mixed
+precision, the classifier's features, distribution, one CLI sampling run). The
+rest (bad-input cases, export, evaluation reports, kill-safe resume, training
+plumbing, import order, the README and the notebook) drives backend-independent
+package code (argument checks, files, backups, the batch order) that the
+TensorFlow pass proves. `FULL=1` runs everything on every backend.
 
-The TensorFlow and JAX passes are each split in two shards by file
-(`SHARD_1`, and everything else), and `TEST_JOBS` shards run at once (default:
-2, or 1 on a one-core machine). Much of the suite waits on one core (process
-start-up, `import tensorflow`, Python-level model building), so two shards at a
-time finish sooner on two cores than one pass after the other. Each shard's
-output is printed when it ends. Arguments naming test files or test ids run
-exactly those, one process per backend, unsharded.
+`TEST_JOBS` jobs run at once (default: 2, or 1 on a one-core machine). Much of
+the suite waits on one core (process start-up, `import tensorflow`,
+Python-level model building), so two jobs at a time finish sooner on two cores
+than one after the other. Each job's output is printed when it ends. Arguments
+naming test files or test ids run exactly those, one process per backend,
+unsharded.
 
 A plain `pytest` leaves out the tests marked `slow` (see pyproject.toml);
 this runner runs them too.
@@ -36,26 +38,37 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ALL = "slow or not slow"
 NO_TESTS = 5  # pytest's exit code when no test was selected
-TORCH_TESTS = [
+BACKEND_TESTS = [
     "tests/test_layers.py",
     "tests/test_causality.py",
     "tests/test_masked_conv.py",
+    "tests/test_pointwise.py",  # JAX's custom gradient
     "tests/test_pixelcnn.py",
     "tests/test_gated_pixelcnn.py",
+    "tests/test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past",
+    "tests/test_pixelcnn_pp.py::test_fast_multiscale_sampler_draws_the_reference_images",
     "tests/test_fast_sampling.py",
     "tests/test_sampling.py",
     "tests/test_completion.py",
-    "tests/test_evaluation.py",
-    "tests/test_saving.py",
-    "tests/test_shipped_models.py::test_same_logits_and_samples_as_before_the_restructure",
-    "tests/test_export.py::test_keras_file_is_portable_across_backends",
-    "tests/test_training.py",
     "tests/test_likelihoods.py",
     "tests/test_likelihood_models.py::test_no_output_parameter_sees_its_pixel_or_later",
     "tests/test_likelihood_models.py::test_fast_and_reference_samplers_draw_the_same_256_level_images",
     "tests/test_likelihood_models.py::test_nll_is_the_float64_pmf_of_the_model_outputs",
-    "tests/test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past",
-    "tests/test_pixelcnn_pp.py::test_fast_multiscale_sampler_draws_the_reference_images",
+    "tests/test_evaluation.py",
+    "tests/test_sample_quality.py::test_classifier_predictions_report_progress_over_every_image",
+    "tests/test_saving.py::test_keras_round_trip_in_a_fresh_process",
+    "tests/test_saving.py::test_loaded_model_keeps_masks",
+    "tests/test_saving.py::test_loaded_model_compiles_the_fastest_way_of_this_backend",
+    "tests/test_saving.py::test_bad_model_files",
+    "tests/test_saving.py::test_truncated_model_file",
+    "tests/test_saving.py::test_unrelated_keras_model_is_rejected",
+    "tests/test_export.py::test_keras_file_is_portable_across_backends",
+    "tests/test_shipped_models.py::test_same_logits_and_samples_as_before_the_restructure",
+    "tests/test_training.py::test_tiny_fit_writes_every_output_and_resumes",
+    "tests/test_training.py::test_same_seed_same_weights",
+    "tests/test_training.py::test_mixed_bfloat16_trains_and_samples",
+    "tests/test_distribution.py",  # keras.distribution on JAX; refused on torch
+    "tests/test_cli.py::test_generate_writes_png_and_npy",
 ]
 # The first shard of a full pass: the slowest files, about half of the
 # TensorFlow pass's time (measured with `pytest --durations`). The second
@@ -75,12 +88,12 @@ def _names_tests(argv):
     return any(not a.startswith("-") and (ROOT / a.split("::")[0]).exists() for a in argv)
 
 
-def plan(backends, argv, torch_full=False):
+def plan(backends, argv, full=False):
     """The jobs: (label, backend, pytest arguments), longest first."""
     jobs = []
     for backend in backends:
-        if backend == "torch" and not torch_full and not _names_tests(argv):
-            jobs.append(("torch", backend, [*TORCH_TESTS, *argv]))
+        if backend != "tensorflow" and not full and not _names_tests(argv):
+            jobs.append((backend, backend, [*BACKEND_TESTS, *argv]))
         elif _names_tests(argv):
             jobs.append((backend, backend, list(argv)))
         else:
@@ -113,7 +126,7 @@ def main(argv):
     if only:
         backends = [b for b in backends if b in only.split(",")]
     width = int(os.environ.get("TEST_JOBS", min(2, os.cpu_count() or 1)))
-    pending = plan(backends, argv, torch_full=bool(os.environ.get("TORCH_FULL")))
+    pending = plan(backends, argv, full=bool(os.environ.get("FULL")))
     running, results = {}, {}
     start = time.perf_counter()
     while pending or running:

@@ -5,8 +5,8 @@ exit code of the one rule in keras_pixelcnn/errors.py (2: the command line is
 wrong, an output exists without --overwrite included; 1: a file or the world
 is wrong), no traceback, no new or partial
 file, and leave the existing files untouched. The checks do not depend on the
-Keras backend, so the full list runs in the TensorFlow pass of
-`tests/run_backends.py` and a model-loading subset in the others.
+Keras backend: the list runs in the TensorFlow pass of `tests/run_backends.py`
+(loading errors on every backend: test_saving.py).
 """
 
 import os
@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 import pytest
+from cli_forks import CLIForks
 from conftest import make_fake_mnist
 from helpers import ROOT
 
@@ -466,29 +467,28 @@ CASES = [
         "'--num': Input should be less than or equal to 10000",
     ),
 ]
-MODEL_SUBSET = {
-    "model-truncated",
-    "model-unrelated",
-    "label-unconditional",
-    "evaluate-shape-mismatch",
-    "disk-full",
-}
 
 
-def _run(d, case):
-    name, args, _, _, *rest = case
-    options = rest[0] if rest else {}
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    env.setdefault("KERAS_BACKEND", keras.backend.backend())
+def _argv(d, case):
+    return [a.format(d=d) for a in case[1].split()]
+
+
+def _options(case):
+    return case[4] if len(case) > 4 else {}
+
+
+def _run_fresh(d, case, env):
+    """`python cli.py ...` in a new interpreter (for options that act before
+    Keras is imported)."""
+    options = _options(case)
 
     def limits():
         if "fsize" in options:  # a disk that fills up after a few KiB
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (options["fsize"], options["fsize"]))
 
-    argv = [a.format(d=d) for a in args.split()]
     return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *argv],
+        [sys.executable, str(ROOT / "cli.py"), *_argv(d, case)],
         cwd=d,
         env=env,
         capture_output=True,
@@ -504,23 +504,39 @@ def _snapshot(d):
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Runs every case (two at a time) against its own copy of the files."""
+    """Runs every case against its own copy of the files: those with
+    `--backend` through `python cli.py` itself, the rest in forked children
+    of two warm interpreters (tests/cli_forks.py), two at a time."""
     import shutil
 
     base = tmp_path_factory.mktemp("bad_input")
     _write_files(base)
-    cases = (
-        CASES
-        if keras.backend.backend() == "tensorflow"
-        else [c for c in CASES if c[0] in MODEL_SUBSET]
-    )
     dirs = {}
-    for case in cases:
+    for case in CASES:
         dirs[case[0]] = tmp_path_factory.mktemp(case[0])
         shutil.copytree(base, dirs[case[0]], dirs_exist_ok=True)
     before = _snapshot(base)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        done = dict(zip([c[0] for c in cases], pool.map(lambda c: _run(dirs[c[0]], c), cases)))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=keras.backend.backend())
+    fresh = [c for c in CASES if "--backend" in c[1]]
+    forked = [c for c in CASES if c not in fresh]
+    servers = [CLIForks(env), CLIForks(env)]
+    try:
+
+        def run_share(k):
+            server, done = servers[k], {}
+            for case in forked[k::2]:
+                d = dirs[case[0]]
+                fsize = _options(case).get("fsize")
+                done[case[0]] = server.run(_argv(d, case), cwd=d, fsize=fsize)
+            for case in fresh[k::2]:
+                done[case[0]] = _run_fresh(dirs[case[0]], case, env)
+            return done
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            done = {name: r for share in pool.map(run_share, (0, 1)) for name, r in share.items()}
+    finally:
+        for server in servers:
+            server.close()
     return {name: (done[name], dirs[name], before) for name in done}
 
 
@@ -534,8 +550,6 @@ def test_there_are_many_distinct_cases():
 @pytest.mark.slow
 def test_bad_input(results, case):
     name, _, code, fragment, *_ = case
-    if name not in results:
-        pytest.skip("runs in the TensorFlow pass (the checks do not depend on the backend)")
     result, d, before = results[name]
     err = result.stderr
     # progress displays ("sampling 64 images ━━━━━━  50% 0:00:01") are not messages

@@ -2,6 +2,8 @@
 graph with no blind spot, layer checks, save/load, the multi-scale cached
 sampler against the reference, training."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -33,6 +35,20 @@ def _model(num_classes=None, lik=None, seed=0):
         num_classes=num_classes,
         likelihood=lik or DiscretizedLogisticMixture(2),
     )
+
+
+@functools.cache
+def _mixture_model():
+    """`_model()` with a 2-component mixture, built once: its samplers and
+    reference images are compiled and drawn once for the tests that share it."""
+    return _model(lik=DiscretizedLogisticMixture(2))
+
+
+@functools.cache
+def _mixture_reference(seed, n=2):
+    model = _mixture_model()
+    noise = draw_noise(n, noise_shape(model), seed=seed)
+    return noise, ReferenceSampler(model).sample(noise)
 
 
 def _jacobians(model, x, label=None):
@@ -114,7 +130,8 @@ def test_arguments_are_checked_and_the_model_round_trips(tmp_path):
     [(DiscretizedLogisticMixture(2), None), (Bernoulli(), 10), (DiscretizedLogisticMixture(3), 10)],
 )
 def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
-    model = _model(num_classes, lik=lik)
+    shared = num_classes is None and lik == DiscretizedLogisticMixture(2)
+    model = _mixture_model() if shared else _model(num_classes, lik=lik)
     noise = draw_noise(3, noise_shape(model), seed=1)
     labels = None if num_classes is None else np.array([1, 5, 9])
     fast = make_sampler(model, "fast")
@@ -195,7 +212,7 @@ def test_training_pixelcnn_pp_on_256_levels(tmp_path):
         filters=4,
         num_residual_blocks=1,
         batch_size=16,
-        num_samples=1,
+        num_samples=0,  # no epoch grid (the samplers are tested above)
         conditional=True,
     )
     metrics = train(config, mnist=mnist, verbose=0, print_fn=lambda line: None)
@@ -205,6 +222,7 @@ def test_training_pixelcnn_pp_on_256_levels(tmp_path):
     expected = mixture_bits_per_dim64(model, x[32:], y[32:], k=2)  # given the true labels
     assert metrics["test_nll"]["bits_per_dim"] == pytest.approx(expected, rel=1e-5)
     assert model.name == "pixelcnn_pp" and len(model.inputs) == 2
+    assert not (tmp_path / "run/samples").exists()
 
 
 def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
@@ -243,9 +261,8 @@ def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypa
     tensors at both pixels; these compute every scale at every pixel
     (1 x 1), recompute the scale-4 tensors on two rows too (2 x 2, with a
     lagging strided reader) or compute each position exactly once (4 x 4)."""
-    model = _model(lik=DiscretizedLogisticMixture(2))
-    noise = draw_noise(2, noise_shape(model), seed=4)
-    expected = ReferenceSampler(model).sample(noise)
+    model = _mixture_model()
+    noise, expected = _mixture_reference(seed=4)
     monkeypatch.setattr(MultiScaleCachedSampler, "max_period", period)
     monkeypatch.setattr(MultiScaleCachedSampler, "max_column_group", columns)
     sampler = MultiScaleCachedSampler(model)
@@ -256,10 +273,8 @@ def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypa
 
 
 def test_multiscale_sampler_calls_stop_between_row_periods(monkeypatch):
-    model = _model(lik=DiscretizedLogisticMixture(2))
-    noise = draw_noise(2, noise_shape(model), seed=6)
-    sampler = MultiScaleCachedSampler(model)
-    whole = sampler.sample(noise)
+    noise, whole = _mixture_reference(seed=4)
+    sampler = make_sampler(_mixture_model(), "fast")  # the default settings
     monkeypatch.setattr(sampler, "progress_interval", 0.0)  # one row period per call
     calls = []
     chunked = sampler.sample(noise, progress=lambda done, total: calls.append(done))

@@ -11,10 +11,10 @@ import math
 from keras_pixelcnn.data import BINARIZATIONS, LEVELS, LIKELIHOODS, VALIDATION_SIZE
 from keras_pixelcnn.errors import UsageError
 from keras_pixelcnn.sampling import SAMPLERS
+from keras_pixelcnn.training.distribution import check_distribute
 
 MODEL_FAMILIES = ("pixelcnn", "gated", "pixelcnn_pp")
 PRECISIONS = ("float32", "mixed_bfloat16")
-DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 # Configuration fields that change the model or its data stream: a run
 # directory can only be resumed with the same values.
 RUN_IDENTITY = (
@@ -58,7 +58,7 @@ class TrainConfig:
     num_layers: int = 8  # gated
     conditional: bool = False  # gated, pixelcnn_pp: class-conditional on the digit label
     seed: int = 0
-    num_samples: int = 16  # images per epoch grid
+    num_samples: int = 16  # images per epoch grid (0: no grids)
     sampler: str = "fast"
     limit: int | None = None  # train on the first N training images only
     validation_size: int = VALIDATION_SIZE
@@ -85,7 +85,7 @@ class TrainConfig:
             ("epochs", 1),
             ("batch_size", 1),
             ("filters", 1),
-            ("num_samples", 1),
+            ("num_samples", 0),
             ("num_layers", 1),
             ("validation_size", 1),
             ("num_residual_blocks", 0),
@@ -135,6 +135,4 @@ class TrainConfig:
             raise UsageError("--conditional needs --model gated or pixelcnn_pp")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
-        from keras_pixelcnn.training.distribution import check_distribute
-
         check_distribute(self.distribute)

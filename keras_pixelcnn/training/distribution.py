@@ -15,17 +15,20 @@ the optimizer, the callbacks and the backups are the usual ones.
 import contextlib
 import os
 
-import keras
-
 from keras_pixelcnn.errors import PixelCNNError, UsageError
-from keras_pixelcnn.training.config import DISTRIBUTE_MODES
 
+# Keras is imported inside the functions: the configuration checks a mode
+# before the CLI has chosen the backend.
+DISTRIBUTE_MODES = ("none", "mirrored", "multi-worker", "data-parallel")
 _BACKEND_OF = {"mirrored": "tensorflow", "multi-worker": "tensorflow", "data-parallel": "jax"}
 
 
 def check_distribute(mode, backend=None):
     """Raises `PixelCNNError` unless `mode` exists and the backend has it."""
-    backend = backend or keras.backend.backend()
+    if backend is None:
+        import keras
+
+        backend = keras.backend.backend()
     if mode not in DISTRIBUTE_MODES:
         raise UsageError(
             f"unknown distribution mode {mode!r}; choose one of {', '.join(DISTRIBUTE_MODES)}"
@@ -72,6 +75,8 @@ def distribution_scope(mode):
             yield strategy.num_replicas_in_sync
         return
     if mode == "data-parallel":
+        import keras
+
         devices = keras.distribution.list_devices()
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))

@@ -32,7 +32,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
     Args:
         log_dir: str, the TensorBoard directory (`train/` and `validation/`
             below it, as Keras's TensorBoard callback writes them).
-        sample_grid: the run's `SampleGrid` callback (its `last_grid`).
+        sample_grid: the run's `SampleGrid` callback (its `last_grid`), or
+            None when the run draws no grids.
         epoch_report: the run's `EpochReport` callback (its throughput).
     """
 
@@ -58,7 +59,7 @@ class TensorBoardExtras(keras.callbacks.Callback):
             if "loss" in logs:
                 tf.summary.scalar("epoch_bits_per_dim", logs["loss"] / math.log(2))
             tf.summary.scalar("epoch_images_per_second", self.epoch_report.images_per_second)
-            grid = self.sample_grid.last_grid
+            grid = self.sample_grid.last_grid if self.sample_grid else None
             if grid is not None:
                 tf.summary.image("samples", np.asarray(grid, "float32")[None, :, :, None])
         if "val_loss" in logs:

@@ -300,9 +300,13 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
 
 
 def _callbacks(config, run, num_train, num_pixels, backup, interrupt, best, verbose, print_fn):
-    grid = SampleGrid(run.samples, config.num_samples, config.seed, config.sampler)
+    grid = (
+        SampleGrid(run.samples, config.num_samples, config.seed, config.sampler)
+        if config.num_samples
+        else None  # --samples 0: no grids (and no sampler to compile)
+    )
     report = EpochReport(num_train, num_pixels, print_fn=print_fn)
-    return [
+    callbacks = [
         EpochProgress(config.epochs, verbose),
         NaNGuard(),  # first: nothing after it may save NaN weights
         keras.callbacks.CSVLogger(run.log, append=True),
@@ -313,6 +317,7 @@ def _callbacks(config, run, num_train, num_pixels, backup, interrupt, best, verb
         backup,  # the commit point of an epoch
         interrupt,  # last: Ctrl-C lands after the step's or the epoch's backup
     ]
+    return [callback for callback in callbacks if callback is not None]
 
 
 def epoch_images(train_split, binarization, seed, epoch):
