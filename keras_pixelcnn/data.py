@@ -197,42 +197,42 @@ def _quiet_absl():
         logger.setLevel(level)
 
 
-def load_tfds(data_dir=None):
-    """Loads MNIST with tensorflow-datasets (downloads on first use).
+def _tfds_splits(name, splits, url, data_dir=None, shown="MNIST"):
+    """The `splits` of tensorflow-datasets' `name`, each as a dict of whole
+    NumPy arrays (feature name: array).
 
-    A copy tfds already prepared is used as it is. Otherwise the download
-    host is probed first, so that offline this fails within seconds (tfds
-    itself retries for minutes) with a message that names `--data PATH`.
+    A copy tfds already prepared is used as it is. Otherwise `url`'s host is
+    probed first, so that offline this fails within seconds (tfds itself
+    retries for minutes) with a message that says what to do instead.
     """
     try:
         import tensorflow_datasets as tfds
 
         def load(download):
-            return tfds.load(
-                "mnist",
-                split=["train", "test"],
-                as_supervised=True,
-                data_dir=data_dir,
-                download=download,
-            )
+            return tfds.load(name, split=splits, data_dir=data_dir, download=download)
 
         try:
             with _quiet_absl():  # tfds warns about the copy it looks for
-                train, test = load(download=False)  # a prepared copy
+                loaded = load(download=False)  # a prepared copy
         except Exception:  # not prepared: download it, if the host answers
-            reason = probe_download_host()
+            reason = probe_download_host(url)
             if reason:
-                raise _offline_error(reason) from None
-            train, test = load(download=True)
-        (x_train, y_train), (x_test, y_test) = (
-            next(iter(tfds.as_numpy(ds.batch(100_000)))) for ds in (train, test)
-        )
+                raise _offline_error(reason, shown) from None
+            loaded = load(download=True)
+        # whole splits as one batch each; not `tfds.load(batch_size=-1)`, which
+        # aborts the process on tfds's mock data (tfds 4.9), the copy tests use
+        return [next(iter(tfds.as_numpy(split.batch(1 << 20)))) for split in loaded]
     except PixelCNNError:
         raise
     except Exception as e:  # a failed download or preparation
-        reason = error_reason(e, 160)
-        raise _offline_error(reason) from None
-    return x_train[..., 0], y_train, x_test[..., 0], y_test
+        raise _offline_error(error_reason(e, 160), shown) from None
+
+
+def load_tfds(data_dir=None):
+    """Loads MNIST with tensorflow-datasets (downloads on first use; offline,
+    one line that names `--data PATH`)."""
+    train, test = _tfds_splits("mnist", ["train", "test"], TFDS_MNIST_URL, data_dir)
+    return train["image"][..., 0], train["label"], test["image"][..., 0], test["label"]
 
 
 def load_raw(path=None):
@@ -306,33 +306,14 @@ def load_binarized_mnist(data_dir=None):
     """Larochelle's statically binarized MNIST from tensorflow-datasets
     (`binarized_mnist`: 50,000 / 10,000 / 10,000 images in {0, 1}, no labels;
     the labels are all 0 and `labeled` is False)."""
-    try:
-        import tensorflow_datasets as tfds
-
-        def load(download):
-            return tfds.load(
-                BINARIZED_MNIST,
-                split=["train", "validation", "test"],
-                data_dir=data_dir,
-                download=download,
-            )
-
-        try:
-            with _quiet_absl():
-                splits = load(download=False)
-        except Exception:
-            reason = probe_download_host(BINARIZED_MNIST_URL)
-            if reason:
-                raise _offline_error(reason, BINARIZED_MNIST) from None
-            splits = load(download=True)
-        arrays = [
-            next(iter(tfds.as_numpy(ds.batch(100_000))))["image"].astype("float32") for ds in splits
-        ]
-    except PixelCNNError:
-        raise
-    except Exception as e:
-        reason = error_reason(e, 160)
-        raise _offline_error(reason, BINARIZED_MNIST) from None
+    splits = _tfds_splits(
+        BINARIZED_MNIST,
+        ["train", "validation", "test"],
+        BINARIZED_MNIST_URL,
+        data_dir,
+        shown=BINARIZED_MNIST,
+    )
+    arrays = [split["image"].astype("float32") for split in splits]
     if any(set(np.unique(a)) - {0.0, 1.0} for a in arrays):
         raise PixelCNNError("binarized_mnist holds values other than 0 and 1")
     train, validation, test = (Split(a, np.zeros(len(a), "int32")) for a in arrays)

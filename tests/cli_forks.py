@@ -19,9 +19,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from types import SimpleNamespace
 
-from helpers import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 SERVER = r"""
 import json, os, resource, signal, sys, time, traceback
@@ -47,6 +48,9 @@ for line in sys.stdin:
             if call["fsize"]:  # a disk that fills up after a few KiB
                 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
                 resource.setrlimit(resource.RLIMIT_FSIZE, (call["fsize"], call["fsize"]))
+            os.environ.update(call["env"])
+            if call["setup"]:
+                exec(call["setup"], {{"__name__": "__setup__"}})
             code = main(call["argv"], prog_name="cli.py")
         except SystemExit as e:
             code = e.code if isinstance(e.code, int) else 1
@@ -89,7 +93,9 @@ class CLIForks:
             self._log.seek(0)
             raise RuntimeError(f"the CLI fork server did not start:\n{self._log.read()[-3000:]}")
 
-    def run(self, argv, cwd, fsize=None, timeout=300):
+    def run(self, argv, cwd=ROOT, fsize=None, env=None, setup=None, timeout=300):
+        """`setup`: Python code the child runs before the CLI (with `env`
+        added to its environment), e.g. to patch in a kill at a chosen step."""
         out = os.path.join(self._files.name, "stdout")
         err = os.path.join(self._files.name, "stderr")
         call = dict(
@@ -98,6 +104,8 @@ class CLIForks:
             stdout=out,
             stderr=err,
             fsize=fsize,
+            env=env or {},
+            setup=setup,
             timeout=timeout,
         )
         self._process.stdin.write(json.dumps(call) + "\n")

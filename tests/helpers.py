@@ -1,5 +1,6 @@
 """Backend-specific test helpers (gradients); the library itself uses keras.ops."""
 
+import atexit
 import os
 import subprocess
 import sys
@@ -98,9 +99,32 @@ def run_python(code, env=None, timeout=300):
     )
 
 
-def run_cli(*args, env=None, timeout=300, cwd=ROOT):
+_FORKS = []
+
+
+def cli_forks():
+    """The pytest process's warm interpreter for CLI runs (tests/cli_forks.py)."""
+    if not _FORKS:
+        from cli_forks import CLIForks
+
+        env = dict(os.environ, KERAS_BACKEND=keras.backend.backend(), TF_CPP_MIN_LOG_LEVEL="3")
+        _FORKS.append(CLIForks(env))
+        atexit.register(_FORKS[0].close)
+    return _FORKS[0]
+
+
+def run_cli(*args, env=None, timeout=300, cwd=ROOT, fresh=False):
+    """`python cli.py *args` in its own process: a child forked from a warm
+    interpreter that has imported Keras (the import is most of a short
+    command's time), or a new interpreter with `fresh=True`, with `--backend`
+    or with an environment that must act before Keras is imported."""
+    args = [str(a) for a in args]
+    backend = keras.backend.backend()
+    same_env = all(k == "KERAS_BACKEND" and v == backend for k, v in (env or {}).items())
+    if not fresh and same_env and "--backend" not in args:
+        return cli_forks().run(args, cwd=cwd, timeout=timeout)
     full_env = dict(os.environ)
-    full_env.setdefault("KERAS_BACKEND", keras.backend.backend())
+    full_env.setdefault("KERAS_BACKEND", backend)
     if env:
         full_env.update(env)
     return subprocess.run(

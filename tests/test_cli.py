@@ -322,7 +322,9 @@ def test_a_terminal_sees_a_transient_spinner_while_keras_loads(tmp_path):
 def test_nothing_but_the_result_off_a_terminal(model_file, tmp_path):
     """Bug: off a terminal (a log file, CI) the progress bar printed its last
     frame. A pipe gets the result lines on stdout and nothing on stderr."""
-    result = run_cli("generate", "--model", model_file, "--num", 3, "--out", tmp_path / "a.png")
+    result = run_cli(
+        "generate", "--model", model_file, "--num", 3, "--out", tmp_path / "a.png", fresh=True
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr == ""
     assert result.stdout.splitlines()[-1].startswith(f"wrote {tmp_path / 'a.png'} (3 images in ")

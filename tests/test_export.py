@@ -55,6 +55,7 @@ except SystemExit as e:
 keras_side = ("keras_pixelcnn.layers", "keras_pixelcnn.models", "keras_pixelcnn.training.",
               "keras_pixelcnn.evaluation", "keras_pixelcnn.sampling.", "keras_pixelcnn.saving")
 plain_data = ("keras_pixelcnn.training.config",  # option choices: no Keras
+              "keras_pixelcnn.training.distribution",  # the modes; Keras inside functions
               "keras_pixelcnn.sampling.batches")  # batching: NumPy only
 bad = sorted(m for m in sys.modules if sys.modules[m] is not None
              and (m.split(".")[0] == "keras" or m.startswith(keras_side)) and m not in plain_data)

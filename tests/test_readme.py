@@ -95,7 +95,7 @@ def test_every_readme_command_and_python_block_runs_as_written(mnist_npz):
     for words in _cheap_commands():
         if words[0] == "export" and (ROOT / "pixelcnn_savedmodel").exists():
             words = [*words, "--overwrite"]
-        result = run_cli(*words, timeout=600)
+        result = run_cli(*words, timeout=600, fresh=True)  # as a user runs it
         assert result.returncode == 0, f"{words}: {result.stderr[-2000:]}"
         if "--help" in words:
             assert "Usage:" in result.stdout

@@ -4,12 +4,10 @@ uninterrupted run; Ctrl-C; divergence; the run-directory rules."""
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from cli_forks import CLIForks
 
 from keras_pixelcnn import TrainConfig, load_mnist, train
 from keras_pixelcnn.errors import PixelCNNError
@@ -33,16 +31,14 @@ TRAIN_ARGS = [
     "--deterministic",
 ]
 
-# Runs the CLI in a child that kills itself with SIGKILL (or SIGINT) at a chosen
+# Patches a kill into the CLI's process: SIGKILL (or SIGINT) at a chosen
 # point: "step:K" after global training step K, "write:K" in the middle of the
 # K-th backup (new weights file renamed, state.json not yet replaced).
-CHILD = r"""
-import os, signal, sys
+KILL = r"""
+import os, signal
 # Ctrl-C as in a terminal, even when the test runner was started in the
 # background of a shell, which starts its jobs with SIGINT ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-sys.path.insert(0, {root!r})
-from keras_pixelcnn import cli
 from keras_pixelcnn.training import resume
 mode, k = os.environ["KILL_AT"].split(":")
 k, sig = int(k), getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
@@ -62,19 +58,24 @@ else:
             os.kill(os.getpid(), sig)
         original(obj, path)
     resume.save_json = save_json
-sys.exit(cli.main(sys.argv[1:]))
 """
 
 
-def _train(args, kill_at=None, kill_signal="SIGKILL"):
+@pytest.fixture(scope="module")
+def cli():
+    """CLI processes forked from one warm interpreter (tests/cli_forks.py)."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     env.setdefault("KERAS_BACKEND", __import__("keras").backend.backend())
+    forks = CLIForks(env)
+    yield forks
+    forks.close()
+
+
+def _train(cli, args, kill_at=None, kill_signal="SIGKILL"):
+    """`python cli.py *args` in its own process, killed at `kill_at`."""
     if kill_at is None:
-        cmd = [sys.executable, str(ROOT / "cli.py"), *args]
-    else:
-        env.update(KILL_AT=kill_at, KILL_SIGNAL=kill_signal)
-        cmd = [sys.executable, "-c", CHILD.format(root=str(ROOT)), *args]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        return cli.run(args)
+    return cli.run(args, env={"KILL_AT": kill_at, "KILL_SIGNAL": kill_signal}, setup=KILL)
 
 
 def _weights(path):
@@ -89,19 +90,19 @@ def _weights(path):
     "proves bit-identical resume (five trainings: too slow to repeat)",
 )
 @pytest.mark.slow
-def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp_path):
+def test_sigkill_at_two_points_then_resume_gives_identical_weights(cli, fake_npz, tmp_path):
     base = ["train", "--data", fake_npz, *TRAIN_ARGS]
-    clean = _train(base + ["--run-dir", tmp_path / "clean"])
+    clean = _train(cli, base + ["--run-dir", tmp_path / "clean"])
     assert clean.returncode == 0, clean.stderr[-2000:]
     # 48 training images / batch 8 = 6 steps per epoch; backups at steps 4, 6 (epoch end), 8, 12.
     for name, kill_at in (("mid_epoch", "step:7"), ("during_backup", "write:3")):
         run = tmp_path / name
-        killed = _train(base + ["--run-dir", run], kill_at=kill_at)
+        killed = _train(cli, base + ["--run-dir", run], kill_at=kill_at)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
         assert not (run / "model.keras").exists()
         state = load_state(run / "backup")
         assert state is not None and os.path.exists(state["weights_path"])
-        resumed = _train(base + ["--run-dir", run])
+        resumed = _train(cli, base + ["--run-dir", run])
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert "resuming from the backup" in resumed.stdout
         for a, b in zip(
@@ -126,7 +127,7 @@ def test_sigkill_at_two_points_then_resume_gives_identical_weights(fake_npz, tmp
     ],
     ids=["pixelcnn_pp-dropout", "gated-dynamic"],
 )
-def test_sigkill_mid_epoch_resume_is_exact_for_every_family(fake_npz, tmp_path, family):
+def test_sigkill_mid_epoch_resume_is_exact_for_every_family(cli, fake_npz, tmp_path, family):
     """Bug: the dropout layers' random state was not in the backup, so a
     resumed PixelCNN++ with dropout ended 0.021 away from the uninterrupted
     run. Killed at global step 9 (last backup: epoch 2, step 2), resumed,
@@ -139,13 +140,13 @@ def test_sigkill_mid_epoch_resume_is_exact_for_every_family(fake_npz, tmp_path, 
         del common[common.index("--blocks") : common.index("--blocks") + 2]
     common[common.index("--samples") + 1] = "0"  # no grids: nothing to sample or compile
     base = ["train", "--data", fake_npz, *common, *family]
-    clean = _train(base + ["--run-dir", tmp_path / "clean"])
+    clean = _train(cli, base + ["--run-dir", tmp_path / "clean"])
     assert clean.returncode == 0, clean.stderr[-2000:]
     run = tmp_path / "killed"
-    killed = _train(base + ["--run-dir", run], kill_at="step:9")
+    killed = _train(cli, base + ["--run-dir", run], kill_at="step:9")
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert load_state(run / "backup")["global_step"] == 8
-    resumed = _train(base + ["--run-dir", run])
+    resumed = _train(cli, base + ["--run-dir", run])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "on 32 images" in resumed.stdout.split("epoch 2:")[1], resumed.stdout
     for a, b in zip(_weights(tmp_path / "clean" / "model.keras"), _weights(run / "model.keras")):
@@ -156,14 +157,14 @@ def test_sigkill_mid_epoch_resume_is_exact_for_every_family(fake_npz, tmp_path, 
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["test_nll"]["draws"] == 10 and "Bernoulli" in metrics["binarization"]
         # a run directory cannot be resumed with the other binarization
-        other = _train(base[:-2] + ["--run-dir", run])
+        other = _train(cli, base[:-2] + ["--run-dir", run])
         assert other.returncode == 2 and "binarize=dynamic, not threshold" in other.stderr
 
 
-def test_ctrl_c_keeps_the_backup_and_says_how_to_resume(fake_npz, tmp_path):
+def test_ctrl_c_keeps_the_backup_and_says_how_to_resume(cli, fake_npz, tmp_path):
     run = tmp_path / "run"
     args = ["train", "--data", fake_npz, *TRAIN_ARGS, "--run-dir", run]
-    result = _train(args, kill_at="step:9", kill_signal="SIGINT")
+    result = _train(cli, args, kill_at="step:9", kill_signal="SIGINT")
     assert result.returncode == 130, result.stderr[-2000:]
     lines = [l for l in result.stderr.splitlines() if l.strip()]
     assert lines[-1].startswith("error: interrupted: the backup at epoch 2, step 2 is kept")
