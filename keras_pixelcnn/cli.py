@@ -376,6 +376,12 @@ def train(
     epochs: int = typer.Option(10, "--epochs", min=1, help="Total number of epochs."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     learning_rate: float = typer.Option(1e-3, "--learning-rate", help="Adam learning rate."),
+    lr_decay: float = typer.Option(
+        1.0,
+        "--lr-decay",
+        help="Per-step decay of the learning rate: rate x decay^step (PixelCNN++: 0.999995); "
+        "1 keeps it constant.",
+    ),
     filters: int = typer.Option(64, "--filters", min=1, help="Hidden channels."),
     num_residual_blocks: int = typer.Option(
         4, "--blocks", min=0, help="pixelcnn: residual blocks; pixelcnn_pp: blocks per scale."

@@ -288,6 +288,12 @@ CASES = [
         "'--seed': Input should be greater than or equal to 0",
     ),
     (
+        "lr-decay-above-one",
+        "train --lr-decay 1.5 --run-dir {d}/new_run",
+        2,
+        "--lr-decay must be in (0, 1], got 1.5",
+    ),
+    (
         "seed-negative-saved-model",
         "generate --saved-model {d}/exists_dir --seed -1 --out {d}/new.png",
         2,

@@ -97,6 +97,8 @@ def test_same_seed_same_weights(fake_npz, tmp_path):
         ({"learning_rate": float("nan")}, "learning-rate must be a positive number"),
         ({"learning_rate": -1.0}, "learning-rate must be a positive number"),
         ({"model": "transformer"}, "unknown model 'transformer'"),
+        ({"lr_decay": 0.0}, r"--lr-decay must be in \(0, 1\], got 0.0"),
+        ({"lr_decay": 1.5}, r"--lr-decay must be in \(0, 1\], got 1.5"),
     ],
 )
 def test_bad_config(tmp_path, kw, message):
@@ -242,3 +244,31 @@ def test_the_final_test_nll_can_be_skipped_and_added_later(fake_npz, tmp_path):
     full = train(_config(tmp_path / "r"), mnist=mnist, verbose=0, print_fn=lambda _: None)
     assert full["test_nll"]["num_images"] == 32
     assert full["epochs"] == skipped["epochs"]  # no further training
+
+
+def test_the_learning_rate_decays_per_step_across_a_resume(fake_npz, tmp_path):
+    """--lr-decay: the rate at step n is learning_rate * lr_decay**n, and a
+    resumed run continues from the step count of its backup."""
+    from keras_pixelcnn.training.resume import load_state, restore
+    from keras_pixelcnn.training.trainer import compile_model
+
+    def backed_up_optimizer(run):
+        model = keras.saving.load_model(run / "model.keras", compile=False)
+        compile_model(model, 1e-2, 0.5)
+        restore(model, load_state(run / "backup"))
+        return model.optimizer
+
+    mnist = load_mnist(fake_npz, validation_size=16)  # 48 images: 3 steps of 16 per epoch
+    run = tmp_path / "run"
+    config = dict(learning_rate=1e-2, lr_decay=0.5, num_samples=0)
+    train(_config(run, **config), mnist=mnist, verbose=0, test_nll=False)
+    first = backed_up_optimizer(run)
+    assert int(first.iterations) == 3
+    assert float(first.learning_rate) == pytest.approx(1e-2 * 0.5**3, rel=1e-6)
+    train(_config(run, epochs=2, **config), mnist=mnist, verbose=0, test_nll=False)
+    resumed = backed_up_optimizer(run)
+    assert int(resumed.iterations) == 6
+    assert float(resumed.learning_rate) == pytest.approx(1e-2 * 0.5**6, rel=1e-6)
+    # the schedule is part of the run: another decay does not resume it
+    with pytest.raises(PixelCNNError, match="lr-decay=0.5, not 0.9"):
+        train(_config(run, epochs=3, learning_rate=1e-2, lr_decay=0.9), mnist=mnist, verbose=0)

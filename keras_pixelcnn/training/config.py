@@ -25,6 +25,7 @@ RUN_IDENTITY = (
     "conditional",
     "batch_size",
     "learning_rate",
+    "lr_decay",
     "seed",
     "limit",
     "validation_size",
@@ -53,6 +54,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
+    lr_decay: float = 1.0  # the rate at step n: learning_rate * lr_decay**n
     filters: int = 64
     num_residual_blocks: int = 4  # pixelcnn; pixelcnn_pp: gated ResNet blocks per scale
     num_layers: int = 8  # gated
@@ -107,6 +109,8 @@ class TrainConfig:
             and self.learning_rate > 0
         ):
             raise UsageError(f"--learning-rate must be a positive number, got {self.learning_rate}")
+        if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
+            raise UsageError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
         for name, choices in (
             ("model", MODEL_FAMILIES),
             ("precision", PRECISIONS),

@@ -99,7 +99,13 @@ def training_loss(model):
     return NegativeLogLikelihood(lik)
 
 
-def compile_model(model, learning_rate):
+def compile_model(model, learning_rate, lr_decay=1.0):
+    """Adam at `learning_rate`, decayed by `lr_decay` per step (Keras's
+    schedule of the optimizer's step count, which the backups keep)."""
+    if lr_decay != 1.0:
+        learning_rate = keras.optimizers.schedules.ExponentialDecay(
+            learning_rate, decay_steps=1, decay_rate=lr_decay
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss=training_loss(model),
@@ -271,7 +277,7 @@ def _build_or_restore(config, image_shape, state, source, print_fn):
         model = prepare_model(build_model(config, image_shape), config.distribute)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    compile_model(model, config.learning_rate)
+    compile_model(model, config.learning_rate, config.lr_decay)
     about = f"model {model.name}: {model.count_params():,} parameters"
     if config.distribute == "none":  # one forward pass of h*w + 1 images, on one device
         h, w = image_shape[:2]
