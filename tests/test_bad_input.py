@@ -11,10 +11,6 @@ Keras backend: the list runs in the TensorFlow pass of `tests/run_backends.py`
 
 import os
 import re
-import resource
-import signal
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import keras
@@ -22,7 +18,7 @@ import numpy as np
 import pytest
 from cli_forks import CLIForks
 from conftest import make_fake_mnist
-from helpers import ROOT
+from helpers import ROOT, run_cli
 
 SENTINEL = b"existing output, must survive\n"
 
@@ -483,27 +479,6 @@ def _options(case):
     return case[4] if len(case) > 4 else {}
 
 
-def _run_fresh(d, case, env):
-    """`python cli.py ...` in a new interpreter (for options that act before
-    Keras is imported)."""
-    options = _options(case)
-
-    def limits():
-        if "fsize" in options:  # a disk that fills up after a few KiB
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-            resource.setrlimit(resource.RLIMIT_FSIZE, (options["fsize"], options["fsize"]))
-
-    return subprocess.run(
-        [sys.executable, str(ROOT / "cli.py"), *_argv(d, case)],
-        cwd=d,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=limits,
-    )
-
-
 def _snapshot(d):
     return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
@@ -535,7 +510,7 @@ def results(tmp_path_factory):
                 fsize = _options(case).get("fsize")
                 done[case[0]] = server.run(_argv(d, case), cwd=d, fsize=fsize)
             for case in fresh[k::2]:
-                done[case[0]] = _run_fresh(dirs[case[0]], case, env)
+                done[case[0]] = run_cli(*_argv(dirs[case[0]], case), cwd=dirs[case[0]], fresh=True)
             return done
 
         with ThreadPoolExecutor(max_workers=2) as pool:
