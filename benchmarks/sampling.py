@@ -133,10 +133,10 @@ def main():
     from keras_pixelcnn.sampling import cached, make_sampler
 
     if args.phases:
-        from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
+        from keras_pixelcnn.sampling.multi_scale import MultiScaleLoop
 
         rows, pixels = (int(n) for n in args.phases.lower().split("x"))
-        MultiScaleCachedSampler.max_period, MultiScaleCachedSampler.max_column_group = rows, pixels
+        MultiScaleLoop.max_period, MultiScaleLoop.max_column_group = rows, pixels
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()

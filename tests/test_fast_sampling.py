@@ -205,10 +205,10 @@ def _rewritten_model():
 def test_rewritten_pixel_steps_draw_the_reference_images():
     model = _rewritten_model()
     sampler = CachedSampler(model)
-    groups = [sorted(s.node.operation.name for s in g) for g in sampler.sibling_groups]
+    groups = [sorted(s.layer.name for s in g) for g in sampler.loop.sibling_groups]
     assert groups == [["sibling_linear", "sibling_masked", "sibling_relu"]]
-    assert sorted(s.node.operation.name for s in sampler.split_steps) == ["above_only", "first"]
-    assert sorted(s.node.operation.name for s in sampler.accumulated_steps) == [
+    assert sorted(s.layer.name for s in sampler.loop.split_steps) == ["above_only", "first"]
+    assert sorted(s.layer.name for s in sampler.loop.accumulated_steps) == [
         "masked_a_3x3",
         "masked_b",
         "masked_b_2",

@@ -19,7 +19,8 @@ from keras_pixelcnn.layers import (
 from keras_pixelcnn.likelihoods import Bernoulli, DiscretizedLogisticMixture
 from keras_pixelcnn.models.contract import likelihood, noise_shape
 from keras_pixelcnn.sampling import draw_noise, make_sampler
-from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
+from keras_pixelcnn.sampling.cached import CachedSampler
+from keras_pixelcnn.sampling.multi_scale import MultiScaleLoop
 from keras_pixelcnn.sampling.reference import ReferenceSampler
 
 S = 8  # the smallest size with all three scales: 8 -> 4 -> 2
@@ -135,7 +136,7 @@ def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
     noise = draw_noise(3, noise_shape(model), seed=1)
     labels = None if num_classes is None else np.array([1, 5, 9])
     fast = make_sampler(model, "fast")
-    assert isinstance(fast, MultiScaleCachedSampler)
+    assert isinstance(fast.loop, MultiScaleLoop)
     images = fast.sample(noise, labels=labels)
     # bug: a scale's position computed before its inputs, a shift not folded, a wrong tap
     np.testing.assert_array_equal(images, ReferenceSampler(model).sample(noise, labels=labels))
@@ -167,9 +168,9 @@ def test_fast_multiscale_parameters_match_a_forward_pass():
     full forward pass on the finished images (causality makes those the
     parameters of each pixel)."""
     model = _model(lik=DiscretizedLogisticMixture(2))
-    fast = MultiScaleCachedSampler(model)
+    fast = CachedSampler(model)
     recorded = []
-    inner = fast.likelihood
+    inner = fast.loop.likelihood
 
     class Recording:
         noise_channels, levels = inner.noise_channels, inner.levels
@@ -178,8 +179,8 @@ def test_fast_multiscale_parameters_match_a_forward_pass():
             recorded.append(ops.convert_to_numpy(params)[:, 0, 0])
             return inner.sample(params, noise)
 
-    fast.likelihood = Recording()
-    fast._fill = fast._fill_rows  # eager: the loops run in Python
+    fast.loop.likelihood = Recording()
+    fast._fill = fast.loop.fill_rows  # eager: the loops run in Python
     noise = draw_noise(2, noise_shape(model), seed=3)
     images = fast.sample(noise)
     params = np.stack(recorded, 1)  # (batch, pixels, num_params), raster order
@@ -244,14 +245,14 @@ def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
     # a down-shifted 2x3 convolution of a pixel tensor sees the next pixel of its row
     leaky = graph(lambda x: DownShiftedConv2D(4, (2, 3), name="leaky")(x))
     with pytest.raises(PixelCNNError, match="layer leaky sees later pixels"):
-        MultiScaleCachedSampler(leaky)
+        CachedSampler(leaky)
     pooled = graph(lambda x: layers.MaxPooling2D(1, name="pool")(x))
     with pytest.raises(PixelCNNError, match="does not support layer 'pool'"):
-        MultiScaleCachedSampler(pooled)
+        CachedSampler(pooled)
     fine = graph(lambda x: DownRightShiftedConv2D(4, (2, 2))(x))
     noise = draw_noise(2, noise_shape(fine), seed=0)
     np.testing.assert_array_equal(
-        MultiScaleCachedSampler(fine).sample(noise), ReferenceSampler(fine).sample(noise)
+        CachedSampler(fine).sample(noise), ReferenceSampler(fine).sample(noise)
     )
 
 
@@ -263,9 +264,9 @@ def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypa
     lagging strided reader) or compute each position exactly once (4 x 4)."""
     model = _mixture_model()
     noise, expected = _mixture_reference(seed=4)
-    monkeypatch.setattr(MultiScaleCachedSampler, "max_period", period)
-    monkeypatch.setattr(MultiScaleCachedSampler, "max_column_group", columns)
-    sampler = MultiScaleCachedSampler(model)
+    monkeypatch.setattr(MultiScaleLoop, "max_period", period)
+    monkeypatch.setattr(MultiScaleLoop, "max_column_group", columns)
+    sampler = CachedSampler(model)
     assert sampler.rows_per_step == period
     # bug: a scale computed on the wrong row or column phase, a cache moved
     # down at the wrong row, a lagging reader's row offset
@@ -283,8 +284,9 @@ def test_multiscale_sampler_calls_stop_between_row_periods(monkeypatch):
     period = sampler.rows_per_step
     assert period == 4  # the default: 4 rows per iteration of the row loop
     assert calls == [S * r for r in range(period, S + 1, period)]
-    # the caches hold the rows still read, not whole maps
-    assert max(sampler._shape(t, 1)[1] for t in sampler.cached) <= 3
+    # the caches are rings of the rows still read (a 2-row kernel's row above
+    # and the current row; no reader lags at 4 rows per period), not whole maps
+    assert max(sampler.loop.slots.values()) == 2
 
 
 def test_multiscale_sampler_needs_a_size_divisible_by_its_scales():
@@ -308,4 +310,4 @@ def test_multiscale_sampler_needs_a_size_divisible_by_its_scales():
     lik = DiscretizedLogisticMixture(2)
     model = keras.Model(image, OutputDistribution(lik)(layers.Conv2D(6, 1)(x)))
     with pytest.raises(PixelCNNError, match="image size divisible by every scale"):
-        MultiScaleCachedSampler(model)
+        CachedSampler(model)

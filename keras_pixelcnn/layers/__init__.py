@@ -1,4 +1,4 @@
-from keras_pixelcnn.layers.causal_conv import CausalConv2D
+from keras_pixelcnn.layers.causal_conv import CausalConv2D, CausalConv2DTranspose
 from keras_pixelcnn.layers.concat_elu import ConcatELU
 from keras_pixelcnn.layers.gated_activation import GatedActivation
 from keras_pixelcnn.layers.gated_block import gated_block
@@ -29,6 +29,7 @@ __all__ = [
     "SigmoidGate",
     "gated_resnet",
     "CausalConv2D",
+    "CausalConv2DTranspose",
     "GatedActivation",
     "HorizontalStackConv2D",
     "MaskedConv2D",

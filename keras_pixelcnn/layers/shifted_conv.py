@@ -13,6 +13,8 @@ strictly earlier pixels only.
 from keras import layers, ops
 from keras.saving import register_keras_serializable
 
+from keras_pixelcnn.layers.causal_conv import CausalConv2D, CausalConv2DTranspose
+
 
 def _pads(kernel_size, right):
     kh, kw = kernel_size
@@ -21,7 +23,7 @@ def _pads(kernel_size, right):
     return (kh - 1, 0), ((kw - 1) // 2, (kw - 1) // 2)
 
 
-class _ShiftedConv2D(layers.Conv2D):
+class _ShiftedConv2D(CausalConv2D):
     right = False
 
     def __init__(self, filters, kernel_size, strides=1, **kwargs):
@@ -37,6 +39,11 @@ class _ShiftedConv2D(layers.Conv2D):
                 f"{type(self).__name__} needs an odd kernel width. "
                 f"Received: kernel_size={self.kernel_size}"
             )
+
+    @property
+    def causal_geometry(self):
+        (top, _), (left, right) = _pads(self.kernel_size, self.right)
+        return top + 1, 0, left, right
 
     def call(self, inputs):
         rows, cols = _pads(self.kernel_size, self.right)
@@ -98,8 +105,7 @@ class DownRightShiftedConv2D(_ShiftedConv2D):
     right = True
 
 
-class _ShiftedConv2DTranspose(layers.Conv2DTranspose):
-    right = False
+class _ShiftedConv2DTranspose(CausalConv2DTranspose):
 
     def __init__(self, filters, kernel_size, strides=2, **kwargs):
         kwargs.pop("padding", None)

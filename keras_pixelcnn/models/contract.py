@@ -91,10 +91,9 @@ def check_pixel_model(model, path="model"):
             f"{path} is not a PixelCNN-family model (expected an image input "
             "(batch, h, w, c) and optionally a label input)"
         )
-    from keras_pixelcnn.layers.causal_conv import CausalConv2D
-    from keras_pixelcnn.layers.shifted_conv import _ShiftedConv2D, _ShiftedConv2DTranspose
+    from keras_pixelcnn.layers.causal_conv import CausalConv2D, CausalConv2DTranspose
 
-    causal = (CausalConv2D, _ShiftedConv2D, _ShiftedConv2DTranspose)
+    causal = (CausalConv2D, CausalConv2DTranspose)
     if not any(isinstance(layer, causal) for layer in getattr(model, "layers", [])):
         raise PixelCNNError(
             f"{path} is not a PixelCNN-family model: it has no causal (masked or shifted) "

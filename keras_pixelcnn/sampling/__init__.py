@@ -9,8 +9,10 @@ All the randomness is a uniform noise array drawn up front from the seed
 two samplers given the same noise give identical images.
 
 - `reference.py`: the definition, one full forward pass per pixel.
-- `cached.py`: the fast cached sampler, about one forward pass per image;
-  `cached_multiscale.py` extends it to PixelCNN++'s three scales.
+- `cached.py`: the fast cached sampler, about one forward pass per image,
+  for every model of the package: `plan.py` (when each tensor is known,
+  read from the graph by `graph.py`), and its two loops, `single_scale.py`
+  and `multi_scale.py` (PixelCNN++'s three scales), sharing `compute.py`.
 - `batches.py`: the samplers' base, any number of images in bounded batches.
 - `completion.py`: image completion with either sampler.
 - `compile.py`: compiling a function of a model on the current backend.
@@ -78,12 +80,8 @@ def _new_sampler(model, name):
 
         return ReferenceSampler(model)
     if name == "fast":
-        from keras_pixelcnn.sampling.cached import CachedSampler, is_multiscale
+        from keras_pixelcnn.sampling.cached import CachedSampler
 
-        if is_multiscale(model):  # PixelCNN++
-            from keras_pixelcnn.sampling.cached_multiscale import MultiScaleCachedSampler
-
-            return MultiScaleCachedSampler(model)
         return CachedSampler(model)
     raise PixelCNNError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
 
