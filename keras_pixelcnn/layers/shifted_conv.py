@@ -106,7 +106,6 @@ class DownRightShiftedConv2D(_ShiftedConv2D):
 
 
 class _ShiftedConv2DTranspose(CausalConv2DTranspose):
-
     def __init__(self, filters, kernel_size, strides=2, **kwargs):
         kwargs.pop("padding", None)
         super().__init__(filters, kernel_size, strides=strides, padding="valid", **kwargs)
