@@ -133,10 +133,10 @@ def main():
     from keras_pixelcnn.sampling import cached, make_sampler
 
     if args.phases:
-        from keras_pixelcnn.sampling.multi_scale import MultiScaleLoop
+        from keras_pixelcnn.sampling.loop import SamplingLoop
 
         rows, pixels = (int(n) for n in args.phases.lower().split("x"))
-        MultiScaleLoop.max_period, MultiScaleLoop.max_column_group = rows, pixels
+        SamplingLoop.max_period, SamplingLoop.max_column_group = rows, pixels
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()

@@ -153,7 +153,7 @@ def test_rows_per_compiled_call_change_no_image(index, interval, reports, monkey
     monkeypatch.setattr(sampler, "progress_interval", interval)
     calls = []
     chunked = sampler.sample(noise, labels=labels, progress=lambda d, t: calls.append((d, t)))
-    # bug: a cache (or the PixelCNN's next-row accumulators) not carried from
+    # bug: a cache (a ring of rows) not carried from
     # one call to the next, or a row skipped or computed twice at a call boundary
     np.testing.assert_array_equal(chunked, whole)
     assert calls == [(d, 49) for d in reports]
@@ -171,13 +171,15 @@ def test_sampling_threads_keep_enough_images_per_thread(monkeypatch):
 
 
 def _rewritten_model():
-    """A model whose pixel steps the sampler rewrites: a mask-A convolution
-    with no tap on the current row (all of it from the rows above), a 5×5
-    mask A split into rows above and current row, masked 3×3s (B, and an A
-    without the current column) and a 3×5 B accumulated row by row, and three sibling
-    pointwise convolutions of one tensor (different activations, one without
-    bias, one masked) that become one matrix product."""
-    from keras_pixelcnn import MaskedConv2D
+    """A model with every shape of window the sampler's loop reads: a mask-A
+    convolution with no tap on the current row (all of it from the rows
+    above), a 5×5 mask A, masked 3×3s (B, and an A without the current
+    column) and a 3×5 B over pixel tensors, a vertical-stack convolution
+    of the rows above of a pixel tensor (a row step reading a pixel tensor's
+    cache), and three sibling pointwise convolutions of one tensor (different
+    activations, one without bias, one masked) that become one matrix
+    product."""
+    from keras_pixelcnn import MaskedConv2D, VerticalStackConv2D
 
     keras.utils.set_random_seed(3)
     image = keras.Input((7, 7, 1))
@@ -186,7 +188,8 @@ def _rewritten_model():
     x = keras.layers.Add()([x, y])
     x = MaskedConv2D(6, 3, mask_type="B", activation="tanh", name="masked_b")(x)
     z = MaskedConv2D(6, 3, mask_type="A", activation="relu", name="masked_a_3x3")(x)
-    x = keras.layers.Add()([x, z])
+    v = VerticalStackConv2D(6, 3, first=True, name="rows_above_of_pixels")(x)
+    x = keras.layers.Add()([x, z, v])
     a = keras.layers.Conv2D(4, 1, activation="relu", name="sibling_relu")(x)
     b = keras.layers.Conv2D(4, 1, use_bias=False, name="sibling_linear")(x)
     c = MaskedConv2D(4, 1, mask_type="B", activation="sigmoid", name="sibling_masked")(x)
@@ -202,18 +205,13 @@ def _rewritten_model():
     return model
 
 
-def test_rewritten_pixel_steps_draw_the_reference_images():
+def test_every_window_shape_draws_the_reference_images():
     model = _rewritten_model()
     sampler = CachedSampler(model)
     groups = [sorted(s.layer.name for s in g) for g in sampler.loop.sibling_groups]
     assert groups == [["sibling_linear", "sibling_masked", "sibling_relu"]]
-    assert sorted(s.layer.name for s in sampler.loop.split_steps) == ["above_only", "first"]
-    assert sorted(s.layer.name for s in sampler.loop.accumulated_steps) == [
-        "masked_a_3x3",
-        "masked_b",
-        "masked_b_2",
-        "masked_b_wide",
-    ]
+    rows = {s.layer.name for s in sampler.plan.row_steps}
+    assert rows == {"rows_above_of_pixels"}  # computed at row start, from a pixel cache
     noise = draw_noise(64, (7, 7, 1), seed=4)
     images = sampler.sample(noise)
     np.testing.assert_array_equal(images, ReferenceSampler(model).sample(noise))

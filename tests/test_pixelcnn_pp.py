@@ -20,7 +20,7 @@ from keras_pixelcnn.likelihoods import Bernoulli, DiscretizedLogisticMixture
 from keras_pixelcnn.models.contract import likelihood, noise_shape
 from keras_pixelcnn.sampling import draw_noise, make_sampler
 from keras_pixelcnn.sampling.cached import CachedSampler
-from keras_pixelcnn.sampling.multi_scale import MultiScaleLoop
+from keras_pixelcnn.sampling.loop import SamplingLoop
 from keras_pixelcnn.sampling.reference import ReferenceSampler
 
 S = 8  # the smallest size with all three scales: 8 -> 4 -> 2
@@ -136,7 +136,6 @@ def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
     noise = draw_noise(3, noise_shape(model), seed=1)
     labels = None if num_classes is None else np.array([1, 5, 9])
     fast = make_sampler(model, "fast")
-    assert isinstance(fast.loop, MultiScaleLoop)
     images = fast.sample(noise, labels=labels)
     # bug: a scale's position computed before its inputs, a shift not folded, a wrong tap
     np.testing.assert_array_equal(images, ReferenceSampler(model).sample(noise, labels=labels))
@@ -264,8 +263,8 @@ def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypa
     lagging strided reader) or compute each position exactly once (4 x 4)."""
     model = _mixture_model()
     noise, expected = _mixture_reference(seed=4)
-    monkeypatch.setattr(MultiScaleLoop, "max_period", period)
-    monkeypatch.setattr(MultiScaleLoop, "max_column_group", columns)
+    monkeypatch.setattr(SamplingLoop, "max_period", period)
+    monkeypatch.setattr(SamplingLoop, "max_column_group", columns)
     sampler = CachedSampler(model)
     assert sampler.rows_per_step == period
     # bug: a scale computed on the wrong row or column phase, a cache moved

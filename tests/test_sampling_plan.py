@@ -64,7 +64,7 @@ def test_the_pixelcnn_pp_plan_folds_the_shifts_and_gives_each_tensor_its_scale()
     # the transposed ones double it back: 4 -> 2 -> 1
     assert steps["down_1_ul_up"] == (PIXEL, 2, None) and steps["down_1_u_up"] == (ROW, 2, None)
     assert steps["down_2_ul_up"] == (PIXEL, 1, None) and steps["down_2_u_up"] == (ROW, 1, None)
-    assert plan.scales == [1, 2, 4] and plan.multiscale and plan.border
+    assert plan.scales == [1, 2, 4] and plan.border
     assert plan.info[plan.output_id] == (PIXEL, 1)
     assert isinstance(plan.input_transform, layers.Rescaling)
     assert plan.info[plan.label_id] == (CONST, None)
@@ -73,7 +73,7 @@ def test_the_pixelcnn_pp_plan_folds_the_shifts_and_gives_each_tensor_its_scale()
 
 def test_single_scale_plans():
     pixelcnn = Plan(build_pixelcnn((6, 6, 1), filters=4, num_residual_blocks=1))
-    assert pixelcnn.scales == [1] and not pixelcnn.multiscale and not pixelcnn.row_steps
+    assert pixelcnn.scales == [1] and not pixelcnn.row_steps
     assert pixelcnn.input_transform is None and not pixelcnn.border
     gated = Plan(build_gated_pixelcnn((6, 6, 1), filters=4, num_layers=2))
     first = _windows(gated)
@@ -81,7 +81,7 @@ def test_single_scale_plans():
     # first horizontal one the 3 pixels to the left (reach -1)
     assert first["gated_1_v_conv"] == (ROW, 1, Window(3, 1, 3, 3, 3))
     assert first["gated_1_h_conv"] == (PIXEL, 1, Window(1, 0, 3, -1, -1))
-    assert not gated.multiscale and gated.row_inputs
+    assert gated.scales == [1] and gated.row_inputs
 
 
 def test_a_layer_that_sees_the_current_pixel_is_named():

@@ -11,8 +11,8 @@ two samplers given the same noise give identical images.
 - `reference.py`: the definition, one full forward pass per pixel.
 - `cached.py`: the fast cached sampler, about one forward pass per image,
   for every model of the package: `plan.py` (when each tensor is known,
-  read from the graph by `graph.py`), and its two loops, `single_scale.py`
-  and `multi_scale.py` (PixelCNN++'s three scales), sharing `compute.py`.
+  read from the graph by `graph.py`) and `loop.py` (computes it, at every
+  scale).
 - `batches.py`: the samplers' base, any number of images in bounded batches.
 - `completion.py`: image completion with either sampler.
 - `compile.py`: compiling a function of a model on the current backend.

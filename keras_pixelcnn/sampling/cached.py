@@ -9,11 +9,11 @@ costs about one forward pass instead of `height × width`:
 - `plan.py` reads the graph (through `graph.py`) and gives every tensor its
   dependence (labels only, rows above, or the current row up to the current
   pixel) and its scale, and refuses non-causal or unknown layers;
-- a loop computes the plan: `single_scale.py` one pixel per iteration with
-  its row rewrites (PixelCNN, Gated PixelCNN), `multi_scale.py` unrolled
-  over the scales' row and column phases with ring caches (PixelCNN++);
+- `loop.py` computes the plan row by row and pixel by pixel, each tensor
+  where it is first complete, from ring caches of the rows still read
+  (single-scale models are the case of one scale);
 - this module runs the loop in compiled calls over a batch (split over the
-  CPU cores), with progress, and holds what both share.
+  CPU cores), with progress.
 
 The weights are the model's own, read at every call, and no part of the
 architecture is written twice: a new model built from supported layers gets
@@ -31,9 +31,8 @@ from keras_pixelcnn.models.contract import check_labels, likelihood
 from keras_pixelcnn.runtime import jax_on_cpu
 from keras_pixelcnn.sampling.batches import Sampler
 from keras_pixelcnn.sampling.compile import compile_model_function
-from keras_pixelcnn.sampling.multi_scale import MultiScaleLoop
+from keras_pixelcnn.sampling.loop import SamplingLoop
 from keras_pixelcnn.sampling.plan import Plan
-from keras_pixelcnn.sampling.single_scale import SingleScaleLoop
 
 
 class CachedSampler(Sampler):
@@ -67,8 +66,7 @@ class CachedSampler(Sampler):
         self.plan = Plan(model)
         self.height, self.width = self.plan.height, self.plan.width
         self.input_transform = self.plan.input_transform
-        loop = MultiScaleLoop if self.plan.multiscale else SingleScaleLoop
-        self.loop = loop(self.plan, self.likelihood)
+        self.loop = SamplingLoop(self.plan, self.likelihood)
         self._fill = compile_model_function(model, self.loop.fill_rows, jit_compile=True)
 
     @property

@@ -156,8 +156,6 @@ class Plan:
         output_id: the parameters' tensor (PIXEL, scale 1).
         scales: the scales of the non-constant tensors, ascending.
         row_inputs: the ROW tensors that pointwise PIXEL steps read.
-        multiscale: strides, transposed convolutions, folded shifts or a
-            border channel (PixelCNN++-style graphs).
     """
 
     def __init__(self, model):
@@ -216,11 +214,6 @@ class Plan:
                 for t in step.inputs
                 if self.info[t][0] == ROW
             )
-        )
-        self.multiscale = self.border or any(
-            s.op == "deconv"
-            or (s.op == "conv" and (s.window.stride > 1 or s.window.zero_row or s.window.zero_col))
-            for s in steps
         )
 
     def channels(self, tensor_id):

@@ -1,50 +1,62 @@
-"""The cached sampler's loop for multi-scale graphs: PixelCNN++.
+"""The cached sampler's loop: fills the canvas row by row, pixel by pixel,
+computing each tensor of the plan (`plan.py`) where it is first complete.
 
-PixelCNN++ (models/pixelcnn_pp.py) halves the image twice with strided
-shifted convolutions and doubles it back with transposed ones, and shifts
-its two streams by one row / one column. In the plan (`plan.py`) every
-tensor has a scale s (1, 2, 4: its size is the image's / s) besides its
-dependence:
+Every tensor has a dependence and a scale s (1 in PixelCNN and Gated
+PixelCNN; 1, 2, 4 in PixelCNN++, which halves the image twice with strided
+shifted convolutions and doubles it back with transposed ones):
 
-- *row* tensors (the down-shifted "up" stream `u`) see only image rows above;
-  at the start of image row i, row i // s of each is computed, whole;
-- *pixel* tensors (the down-right-shifted "up-left" stream `ul`) see the
-  current row to the left; at pixel (i, j), position (i // s, j // s) of each
-  is computed.
+- *row* tensors (the vertical stack, PixelCNN++'s down-shifted "up" stream)
+  see only image rows above; at the start of image row i, row i // s of
+  each is computed, whole;
+- *pixel* tensors (masked convolutions, the horizontal stack, the
+  down-right-shifted "up-left" stream) see the current row to the left; at
+  pixel (i, j), position (i // s, j // s) of each is computed.
 
 A scale-s tensor's position is complete at the first image pixel that maps
 to it, so it is computed there; the row and pixel loops are unrolled over
 static phases (`max_period` rows × `max_column_group` pixels, 4 × 2 by
-default) so that no branch is needed to know where that is. A scale coarser
-than the unrolling is recomputed at the first pixel of each unrolled block
-inside its position: the same value each time. Each cache is a ring of the
-rows its readers still need at its scale (row k in slot k % slots): nothing
-moves, a writer stores one slot and a reader reads all slots with its kernel
-rows rotated to the slots' order. Where the unrolled phase fixes the row,
-the slot and the rotation are Python constants. A pixel tensor's cache is
+default, 1 × 1 for a single-scale model) so that no branch is needed to
+know where that is. A scale coarser than the unrolling is recomputed at the
+first pixel of each unrolled block inside its position: the same value each
+time. Each cache is a ring of the rows its readers still need at its scale
+(row k in slot k % slots): nothing moves, a writer stores one slot and a
+reader reads all slots with its kernel rows rotated to the slots' order
+(the taps outside the window, and a masked kernel's taps right of the
+current pixel, are zeros). Where the unrolled phase fixes the row, the slot
+and the rotation are Python constants. A pixel tensor's cache is
 column-major (columns, batch, slots, channels), so a window column is one
 contiguous slice (XLA:CPU copies a batch-major window out element by
 element).
 
 A convolution reads a window of its input's cache (strided: at the input's
-scale), with a folded `DownShift` / `RightShift` giving zeros on the first
-row / column; a transposed convolution reads the one input position (pixel
-tensors; kernel == stride) or the input row (row tensors) that feeds the
-output. The image enters through its `Rescaling` and the `BorderIndicator`
-channel of ones, kept in the canvas.
+scale) with its own kernel over its causal window (`window_kernel`: masked),
+a folded `DownShift` / `RightShift` giving zeros on the first row / column;
+a transposed convolution reads the one input position (pixel tensors;
+kernel == stride) or the input row (row tensors) that feeds the output;
+every other layer is pointwise and is called as it is, except that sibling
+pointwise convolutions of one pixel tensor are one matrix product. The image
+enters through its `Rescaling` and `BorderIndicator` (when the model has
+them), kept in the canvas. Only `keras.ops`.
 """
 
 import numpy as np
-from keras import ops
+from keras import layers, ops
 
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.sampling import compute, graph
-from keras_pixelcnn.sampling.plan import PIXEL, ROW, unsupported
+from keras_pixelcnn.layers import CausalConv2D
+from keras_pixelcnn.sampling import graph
+from keras_pixelcnn.sampling.plan import PIXEL
 
 
-class MultiScaleLoop:
-    """Fills rows of the canvas for a multi-scale plan (see the module
-    docstring). `fill_rows` is what the sampler compiles."""
+class SamplingLoop:
+    """Fills rows of the canvas for a plan (see the module docstring);
+    `fill_rows` is what the sampler compiles.
+
+    Args:
+        plan: the model's `Plan`.
+        likelihood: the model's likelihood (samples a pixel from its
+            parameters and noise).
+    """
 
     # The most pixels of a row one iteration of the pixel loop samples (a
     # power of two): its program is unrolled over their column phases, so a
@@ -63,9 +75,6 @@ class MultiScaleLoop:
         self.pads = {plan.image_id: [0, 0, 0]}
         for step in plan.row_steps + plan.pixel_steps:
             if step.op == "conv":
-                if step.kind == ROW and self.info[step.source][0] == PIXEL:
-                    if step.source != plan.image_id:  # a column-major cache: one position
-                        raise unsupported(step.layer)
                 pad = self.pads.setdefault(step.source, [0, 0, 0])
                 pad[:] = [max(a, b) for a, b in zip(pad, step.window.pads)]
             elif step.op == "deconv":
@@ -92,6 +101,7 @@ class MultiScaleLoop:
             if step.op == "conv" and step.source in extra and step.scale > self.rows_per_step:
                 extra[step.source] = max(extra[step.source], step.window.stride - 1)
         self.slots = {t: self.pads[t][0] + extra[t] + 1 for t in self.cached}
+        self.sibling_groups = _sibling_groups(plan.pixel_steps)
 
     # ------------------------------------------------------------ buffers
     def buffers(self):
@@ -125,8 +135,18 @@ class MultiScaleLoop:
         pad_top, pad_left, _ = self.pads[step.source]
         col0 = stride * c - w.left + pad_left
         dtype = layer.compute_dtype
-        if step.source in self.column_major:
+        if step.source in self.column_major and ncols == 1:
             out = _window_product(src, col0, kernel, kw)
+        elif step.source in self.column_major:  # a row step: a pixel tensor's rows above
+            slots, channels = src.shape[2], src.shape[3]
+            rows = ops.transpose(src, (1, 2, 0, 3))  # (batch, slots, columns, channels)
+            window = ops.slice(
+                rows,
+                [0, 0, col0, 0],
+                [ops.shape(src)[1], slots, (ncols - 1) * stride + kw, channels],
+            )
+            kernel = ops.transpose(ops.reshape(kernel, (kw, slots, channels, -1)), (1, 0, 2, 3))
+            out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         elif step.source != self.plan.image_id:
             width = (ncols - 1) * stride + kw
             window = ops.slice(
@@ -134,7 +154,7 @@ class MultiScaleLoop:
             )
             out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         else:
-            kernel = compute.kernel(layer)
+            kernel = _kernel(layer)
             row0 = stride * r.value - w.shift - w.rows + 1 + pad_top
             width = (ncols - 1) * stride + kw
             window = ops.slice(
@@ -147,7 +167,7 @@ class MultiScaleLoop:
                 out = ops.reshape(out, (-1, 1, 1, kernel.shape[-1]))
             else:
                 out = ops.conv(window, kernel, strides=(1, stride), padding="valid")
-        out = compute.finish(layer, out)
+        out = _finish(layer, out)
         if w.zero_row:  # a DownShift gives zeros on the first row
             out = out * ops.cast(r.value >= 1, out.dtype)
         if w.zero_col:
@@ -186,7 +206,7 @@ class MultiScaleLoop:
             )
             (_, _), (c0, c1) = layer._crop(1, in_w)
             out = _row_conv_transpose(ops.cast(row, dtype), taps)[:, :, c0:c1, :]
-        return compute.finish(layer, out)
+        return _finish(layer, out)
 
     def _value(self, step, values, caches, canvas, rows, c, ncols):
         r = rows[step.scale]
@@ -208,7 +228,7 @@ class MultiScaleLoop:
         `(s - k) % slots` (zeros where that is not a kernel row). Stacked on
         a leading axis; in `_window_product`'s order for a column-major
         cache."""
-        kernel = compute.kernel(step.layer)
+        kernel = _kernel(step.layer)
         kh, kw, channels, filters = kernel.shape
         slots = self.slots[step.source]
         zero = ops.zeros_like(kernel[0])
@@ -254,22 +274,23 @@ class MultiScaleLoop:
         """Rows `row_start .. row_stop - 1` (multiples of `rows_per_step`);
         `buffers` are the caches, in the order of `buffers()`."""
         plan = self.plan
-        consts = compute.constants(plan, labels)
+        consts = _constants(plan, labels)
         for step in plan.row_steps + plan.pixel_steps:  # once, outside the loops
             if step.op == "conv" and step.source in self.slots:
                 consts[_rings(step)] = self._ring_kernels(step)
+        merged = [_merged_kernels(group) for group in self.sibling_groups]
         period = self.rows_per_step
 
         def group_body(g, state):
             for phase in range(period):  # static: each row phase has its own program
-                state = self._fill_row(g, phase, state, consts, noise, initial, start)
+                state = self._fill_row(g, phase, state, consts, merged, noise, initial, start)
             return state
 
         state = {"canvas": canvas, "caches": dict(zip(self.cached, buffers))}
         state = ops.fori_loop(row_start // period, row_stop // period, group_body, state)
         return state["canvas"], tuple(state["caches"][t] for t in self.cached)
 
-    def _fill_row(self, g, phase, state, consts, noise, initial, start):
+    def _fill_row(self, g, phase, state, consts, merged, noise, initial, start):
         """Image row `i = g * rows_per_step + phase`.
 
         A scale-s tensor is computed only where its position starts, on rows
@@ -306,6 +327,9 @@ class MultiScaleLoop:
                 row_values[_ring(step)] = self._ring_kernel(step, consts, rows[step.scale])
         active = [s for s in plan.scales if phase % min(s, period) == 0]
         columns = min(active[-1], self.max_column_group)
+        group_of = {
+            step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
+        }
 
         def pixel_body(k, state):  # pixels k * columns .. k * columns + columns - 1
             canvas, caches = state["canvas"], dict(state["caches"])
@@ -329,10 +353,14 @@ class MultiScaleLoop:
                     if phase % min(step.scale, period) or column % min(step.scale, columns):
                         continue
                     c = cols[step.scale]
-                    value = self._value(step, values, caches, canvas, rows, c, 1)
-                    values[step.out] = value
-                    self._store(caches, step.out, rows[step.scale], c, value)
-                canvas = compute.write_pixel(
+                    if step.out in group_of and step.out not in values:
+                        k, group = group_of[step.out]
+                        outputs = _siblings_value(group, *merged[k], values[step.inputs[0]])
+                        values.update((sibling.out, out) for sibling, out in zip(group, outputs))
+                    elif step.out not in values:
+                        values[step.out] = self._value(step, values, caches, canvas, rows, c, 1)
+                    self._store(caches, step.out, rows[step.scale], c, values[step.out])
+                canvas = _write_pixel(
                     plan, self.likelihood, canvas, values[plan.output_id],
                     noise, initial, start, i, j, self.pads[plan.image_id],
                 )  # fmt: skip
@@ -413,3 +441,88 @@ def _row_conv_transpose(row, taps):
         at_even = ops.reshape(at_even, (batch, 2 * w, filters))  # column c at 2c
         out = out + ops.pad(at_even, [[0, 0], [dx, kw - 1 - dx], [0, 0]])
     return ops.reshape(out, (batch, 1, 2 * w + kw - 1, filters))
+
+
+def _kernel(layer):
+    """The kernel over the layer's causal window (masked), in its compute
+    dtype (mixed precision: float32 weights cast to bfloat16, as the layer
+    itself computes)."""
+    value = ops.cast(layer.kernel, layer.compute_dtype)
+    return layer.window_kernel(value) if isinstance(layer, CausalConv2D) else value
+
+
+def _finish(layer, out):
+    """A convolution's output from its product: bias, then activation."""
+    if layer.use_bias:
+        out = out + ops.cast(layer.bias, out.dtype)
+    return layer.activation(out) if layer.activation is not None else out
+
+
+def _constants(plan, labels):
+    """The CONST tensors (labels, embeddings and their projections) by id."""
+    values = {}
+    if plan.label_id is not None:
+        values[plan.label_id] = labels
+    for step in plan.const_steps:
+        values[step.out] = graph.call(step.node, values)
+    return values
+
+
+def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, pads):
+    """Samples pixel (i, j) of every image from its parameters and noise (or
+    keeps the known pixel before raster position `start`), and writes it,
+    as the network reads it, into the padded canvas."""
+    batch = ops.shape(canvas)[0]
+    params = ops.cast(params, "float32")
+    u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
+    sampled = ops.cast(likelihood.sample(params, u)[..., None], canvas.dtype)
+    known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, 1])
+    value = ops.where(i * plan.width + j < start, known, sampled)
+    if plan.input_transform is not None:
+        value = ops.cast(plan.input_transform(value), canvas.dtype)
+    if plan.border:
+        value = ops.concatenate([value, ops.ones_like(value)], axis=-1)
+    top, left, _ = pads
+    return ops.slice_update(canvas, [0, i + top, j + left, 0], value)
+
+
+def _sibling_groups(pixel_steps):
+    """Pointwise convolutions of the pixel steps that read the same tensor
+    (in the Gated PixelCNN, each layer's `h_out` and its skip `1×1`),
+    grouped so that one matrix product computes them all (Gated, batch 64:
+    424 against 382 img/s in one process; benchmarks/README.md)."""
+    groups = {}
+    for step in pixel_steps:
+        layer = step.layer
+        if step.op == "point" and isinstance(layer, layers.Conv2D) and layer.groups == 1:
+            key = (step.inputs[0], layer.compute_dtype)
+            groups.setdefault(key, []).append(step)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _merged_kernels(group):
+    """The kernels of a group of sibling pointwise convolutions side by side
+    `(in, sum of outs)`, and their biases."""
+    kernels, biases = [], []
+    for step in group:
+        kernel = _kernel(step.layer)
+        kernels.append(ops.reshape(kernel, (-1, kernel.shape[-1])))
+        bias = ops.zeros((kernel.shape[-1],), kernel.dtype)
+        biases.append(bias + ops.cast(step.layer.bias, bias.dtype) if step.layer.use_bias else bias)
+    return ops.concatenate(kernels, axis=1), ops.concatenate(biases)
+
+
+def _siblings_value(group, kernel, bias, inputs):
+    """The outputs of a group of pointwise convolutions of one input at one
+    position: one matrix product instead of one per layer (each output is
+    the same dot product over the input channels)."""
+    batch = ops.shape(inputs)[0]
+    flat = ops.reshape(ops.cast(inputs, kernel.dtype), (batch, -1))
+    out = ops.matmul(flat, kernel) + bias
+    values, first = [], 0
+    for step in group:
+        layer, width = step.layer, step.layer.filters
+        value = ops.reshape(out[:, first : first + width], (batch, 1, 1, width))
+        values.append(layer.activation(value) if layer.activation is not None else value)
+        first += width
+    return values
