@@ -102,6 +102,9 @@ class SamplingLoop:
                 extra[step.source] = max(extra[step.source], step.window.stride - 1)
         self.slots = {t: self.pads[t][0] + extra[t] + 1 for t in self.cached}
         self.sibling_groups = _sibling_groups(plan.pixel_steps)
+        self.group_of = {  # a sibling's output -> (its group's index, the group)
+            step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
+        }
 
     # ------------------------------------------------------------ buffers
     def buffers(self):
@@ -327,10 +330,7 @@ class SamplingLoop:
                 row_values[_ring(step)] = self._ring_kernel(step, consts, rows[step.scale])
         active = [s for s in plan.scales if phase % min(s, period) == 0]
         columns = min(active[-1], self.max_column_group)
-        group_of = {
-            step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
-        }
-
+        group_of = self.group_of
         scales = plan.scales
 
         def columns_of(k, column):
