@@ -48,6 +48,7 @@ _API = {
     "build_pixelcnn": "models",
     "build_pixelcnn_pp": "models",
     "Bernoulli": "likelihoods",
+    "Categorical": "likelihoods",
     "DiscretizedLogisticMixture": "likelihoods",
     "CachedSampler": "sampling.cached",
     "ReferenceSampler": "sampling.reference",

@@ -75,7 +75,7 @@ def export_saved_model(model, path, overwrite=False):
     labels = tf.TensorSpec((None,), tf.int32, name="labels")
 
     def nll(x, params):
-        per_pixel = -lik.log_prob(ops.cast(params, "float32"), x[..., 0])
+        per_pixel = -lik.log_prob(ops.cast(params, "float32"), x)
         value = ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=1)
         return {"log_prob": -value, "nll_nats": value}
 

@@ -24,7 +24,7 @@ def _random_params(n, seed=0, k=K):
 def _log_probs(lik, params, values):
     """log p(value) for every (pixel, value) pair: (pixels, values)."""
     p = np.repeat(params[:, None, :], len(values), axis=1)
-    x = np.broadcast_to(np.asarray(values, "float32"), p.shape[:2])
+    x = np.broadcast_to(np.asarray(values, "float32"), p.shape[:2])[..., None]  # one channel
     return ops.convert_to_numpy(lik.log_prob(ops.convert_to_tensor(p), ops.convert_to_tensor(x)))
 
 
@@ -118,6 +118,8 @@ def test_samples_follow_the_pmf_chi_square():
     values = ops.convert_to_numpy(
         lik.sample(ops.convert_to_tensor(np.repeat(params, n, 0)), ops.convert_to_tensor(noise))
     )
+    assert values.shape == (n, 1)  # one channel
+    values = values[:, 0]
     assert set(np.unique(values)) <= set(range(256)), "samples must be whole bins 0..255"
     counts = np.bincount(values.astype(int), minlength=256)
     expected = _pmf64(params, k=3)[0] * n
@@ -147,7 +149,7 @@ def test_gradients_are_finite_at_extreme_parameters_and_edges(value):
         ],
         "float32",
     )
-    x = np.full((3,), value, "float32")
+    x = np.full((3, 1), value, "float32")
     for row in range(3):
         grad = input_gradient(
             lambda p: ops.reshape(lik.log_prob(p, ops.convert_to_tensor(x)), (3,)), params, row
@@ -160,12 +162,12 @@ def test_bernoulli_is_the_binary_models_rule():
     lik = Bernoulli()
     logits = np.array([[-3.0], [0.0], [2.5], [40.0]], "float32")
     x = np.array([0.0, 1.0, 1.0, 0.0], "float32")
-    ours = ops.convert_to_numpy(lik.log_prob(ops.convert_to_tensor(logits), x))
+    ours = ops.convert_to_numpy(lik.log_prob(ops.convert_to_tensor(logits), x[:, None]))
     expected = x * logits[:, 0] - np.logaddexp(0, logits[:, 0])
     np.testing.assert_allclose(ours, expected, rtol=1e-6)
     noise = np.array([[0.01], [0.49], [0.93], [0.5]], "float32")
     sampled = ops.convert_to_numpy(lik.sample(ops.convert_to_tensor(logits), noise))
-    np.testing.assert_array_equal(sampled, noise[:, 0] < 1 / (1 + np.exp(-logits[:, 0])))
+    np.testing.assert_array_equal(sampled, noise < 1 / (1 + np.exp(-logits)))
 
 
 def test_likelihoods_serialize_and_check_their_arguments():

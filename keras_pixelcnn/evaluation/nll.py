@@ -32,7 +32,7 @@ def likelihood_nll(lik, images, params):
     `log_prob` (computed with keras.ops), summed in float64."""
     from keras import ops
 
-    x = ops.convert_to_tensor(np.asarray(images, "float32")[..., 0])
+    x = ops.convert_to_tensor(np.asarray(images, "float32"))
     log_p = ops.convert_to_numpy(lik.log_prob(ops.cast(params, "float32"), x))
     return -np.asarray(log_p, "float64").reshape(len(log_p), -1).sum(axis=1)
 

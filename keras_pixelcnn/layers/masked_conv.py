@@ -29,6 +29,22 @@ def causal_mask(kernel_size, mask_type):
     return mask
 
 
+def channel_group_mask(kernel_size, mask_type, in_channels, filters, groups):
+    """Returns the (kh, kw, in_channels, filters) 0/1 mask of a masked
+    convolution whose channels are split into `groups` ordered groups
+    (PixelRNN §3.4): channel i belongs to group i % groups. Taps before the
+    centre see every channel; at the centre an output of group k sees the
+    inputs of groups < k (mask `"A"`) or <= k (mask `"B"`)."""
+    kh, kw = kernel_size
+    mask = np.repeat(
+        np.repeat(causal_mask(kernel_size, "A")[:, :, None, None], in_channels, 2), filters, 3
+    )
+    seen = np.arange(in_channels)[:, None] % groups
+    group = np.arange(filters)[None, :] % groups
+    mask[kh // 2, kw // 2] = (seen < group) if mask_type == "A" else (seen <= group)
+    return mask
+
+
 @register_keras_serializable(package="keras_pixelcnn")
 class MaskedConv2D(CausalConv2D):
     """2D convolution whose kernel only sees earlier pixels in raster order.
@@ -53,6 +69,12 @@ class MaskedConv2D(CausalConv2D):
         data_format: str, `"channels_last"` or `"channels_first"`.
         dilation_rate: int or tuple of 2 ints, the dilation of the kernel.
         groups: must be 1.
+        channel_groups: int, the ordered channel groups of a colour pixel
+            (1: none). Input and output channel i belong to group
+            i % channel_groups; at the centre tap an output of group k sees
+            the inputs of groups < k (mask `"A"`) or <= k (mask `"B"`), so
+            that channel k of a pixel is predicted from its channels < k.
+            `filters` and the input channels must be multiples of it.
         **kwargs: the other `keras.layers.Conv2D` arguments (`activation`,
             `use_bias`, initializers, regularizers, constraints, `name`, ...).
 
@@ -79,6 +101,7 @@ class MaskedConv2D(CausalConv2D):
         data_format=None,
         dilation_rate=1,
         groups=1,
+        channel_groups=1,
         **kwargs,
     ):
         if mask_type not in MASK_TYPES:
@@ -109,6 +132,17 @@ class MaskedConv2D(CausalConv2D):
             )
         if groups != 1:
             raise ValueError(f"MaskedConv2D only supports `groups=1`. Received: groups={groups!r}")
+        if (
+            isinstance(channel_groups, bool)
+            or not isinstance(channel_groups, int)
+            or channel_groups < 1
+            or (isinstance(filters, int) and filters % channel_groups)
+        ):
+            raise ValueError(
+                "Invalid value for argument `channel_groups`. Expected an int >= 1 that "
+                f"divides `filters`. Received: channel_groups={channel_groups!r}, "
+                f"filters={filters!r}"
+            )
         super().__init__(
             filters=filters,
             kernel_size=sizes,
@@ -120,7 +154,21 @@ class MaskedConv2D(CausalConv2D):
             **kwargs,
         )
         self.mask_type = mask_type
+        self.channel_groups = channel_groups
         self.mask = causal_mask(self.kernel_size, mask_type)
+
+    def build(self, input_shape):
+        if self.channel_groups > 1:
+            in_channels = input_shape[-1 if self.data_format == "channels_last" else 1]
+            if in_channels % self.channel_groups:
+                raise ValueError(
+                    f"MaskedConv2D with channel_groups={self.channel_groups} needs input "
+                    f"channels that are a multiple of it. Received: input_shape={input_shape}"
+                )
+            self.mask = channel_group_mask(
+                self.kernel_size, self.mask_type, in_channels, self.filters, self.channel_groups
+            )
+        super().build(input_shape)
 
     @property
     def causal_geometry(self):
@@ -132,7 +180,8 @@ class MaskedConv2D(CausalConv2D):
 
     @property
     def bottom_row_reach(self):
-        bottom = np.nonzero(self.mask[self.kernel_size[0] // 2])[0]
+        row = self.mask[self.kernel_size[0] // 2]
+        bottom = np.nonzero(row if row.ndim == 1 else row.any(axis=(1, 2)))[0]
         return (
             int(bottom.max()) - self.kernel_size[1] // 2
             if len(bottom)
@@ -142,7 +191,8 @@ class MaskedConv2D(CausalConv2D):
     def window_kernel(self, kernel):
         """The kernel over the causal window: the top rows, masked."""
         rows = self.kernel_size[0] // 2 + 1
-        return kernel[:rows] * ops.cast(self.mask[:rows, :, None, None], kernel.dtype)
+        mask = self.mask[:rows] if self.mask.ndim == 4 else self.mask[:rows, :, None, None]
+        return kernel[:rows] * ops.cast(mask, kernel.dtype)
 
     def convolution_op(self, inputs, kernel):
         kh, kw = self.kernel_size
@@ -171,5 +221,5 @@ class MaskedConv2D(CausalConv2D):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mask_type": self.mask_type})
+        config.update({"mask_type": self.mask_type, "channel_groups": self.channel_groups})
         return config

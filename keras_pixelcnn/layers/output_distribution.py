@@ -4,7 +4,7 @@ import keras
 from keras import layers
 from keras.saving import register_keras_serializable
 
-from keras_pixelcnn.likelihoods import Bernoulli, DiscretizedLogisticMixture
+from keras_pixelcnn.likelihoods import Bernoulli, Categorical, DiscretizedLogisticMixture
 
 
 @register_keras_serializable(package="keras_pixelcnn")
@@ -17,7 +17,8 @@ class OutputDistribution(layers.Layer):
 
     Args:
         likelihood: a likelihood object (`likelihoods.Bernoulli`,
-            `likelihoods.DiscretizedLogisticMixture`) or its serialized dict.
+            `likelihoods.Categorical`, `likelihoods.DiscretizedLogisticMixture`)
+            or its serialized dict.
 
     Input shape:
         `(batch, h, w, likelihood.num_params)`.
@@ -36,9 +37,9 @@ class OutputDistribution(layers.Layer):
         super().__init__(**kwargs)
         if isinstance(likelihood, dict):
             likelihood = keras.saving.deserialize_keras_object(likelihood)
-        if not isinstance(likelihood, (Bernoulli, DiscretizedLogisticMixture)):
+        if not isinstance(likelihood, (Bernoulli, Categorical, DiscretizedLogisticMixture)):
             raise ValueError(
-                "`likelihood` must be a Bernoulli or DiscretizedLogisticMixture. "
+                "`likelihood` must be a Bernoulli, Categorical or DiscretizedLogisticMixture. "
                 f"Received: likelihood={likelihood!r}"
             )
         self.likelihood = likelihood

@@ -7,7 +7,7 @@ from keras import layers
 from keras_pixelcnn.layers.masked_conv import MaskedConv2D
 
 
-def residual_block(x, filters, kernel_size=3, name="residual_block"):
+def residual_block(x, filters, kernel_size=3, name="residual_block", channel_groups=1):
     """Applies one PixelCNN residual block to `x` in a functional graph.
 
     The block is composed of plain registered layers (no composite layer), so
@@ -18,6 +18,8 @@ def residual_block(x, filters, kernel_size=3, name="residual_block"):
         filters: int, the number of channels h of `x`; the inner width is h/2.
         kernel_size: int, odd size of the masked (type B) inner convolution.
         name: str, the prefix of the block's layer names.
+        channel_groups: int, the ordered channel groups of every masked
+            convolution (`MaskedConv2D`); 1 for none.
 
     Returns:
         A tensor of the same shape as `x`.
@@ -35,9 +37,10 @@ def residual_block(x, filters, kernel_size=3, name="residual_block"):
         )
     inner = max(filters // 2, 1)
     h = layers.ReLU(name=f"{name}_relu_1")(x)
-    h = MaskedConv2D(inner, 1, mask_type="B", name=f"{name}_conv_1x1_in")(h)
+    g = {"mask_type": "B", "channel_groups": channel_groups}
+    h = MaskedConv2D(inner, 1, name=f"{name}_conv_1x1_in", **g)(h)
     h = layers.ReLU(name=f"{name}_relu_2")(h)
-    h = MaskedConv2D(inner, kernel_size, mask_type="B", name=f"{name}_conv_masked")(h)
+    h = MaskedConv2D(inner, kernel_size, name=f"{name}_conv_masked", **g)(h)
     h = layers.ReLU(name=f"{name}_relu_3")(h)
-    h = MaskedConv2D(filters, 1, mask_type="B", name=f"{name}_conv_1x1_out")(h)
+    h = MaskedConv2D(filters, 1, name=f"{name}_conv_1x1_out", **g)(h)
     return layers.Add(name=f"{name}_add")([x, h])

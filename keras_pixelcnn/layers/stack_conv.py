@@ -15,6 +15,7 @@ Vertical features at row i therefore depend on image rows < i only, so the
 vertical→horizontal link needs no extra shift and is causal at every layer.
 """
 
+import numpy as np
 from keras import ops
 from keras.saving import register_keras_serializable
 
@@ -42,7 +43,7 @@ def _check(kernel_size, first, cls):
 class _CausalStackConv(CausalConv2D):
     """A stride-1 Conv2D whose output (i, j) reads a causal window."""
 
-    def __init__(self, filters, kernel_size, first=False, **kwargs):
+    def __init__(self, filters, kernel_size, first=False, channel_groups=1, **kwargs):
         for name in ("strides", "padding", "dilation_rate", "groups", "data_format"):
             value = kwargs.pop(name, None)
             allowed = {
@@ -57,15 +58,55 @@ class _CausalStackConv(CausalConv2D):
                     f"{type(self).__name__} does not support `{name}`. Received: {name}={value!r}"
                 )
         _check(kernel_size, first, type(self).__name__)
-        self.stack_kernel_size = kernel_size
-        self.first = first
+        if (
+            isinstance(channel_groups, bool)
+            or not isinstance(channel_groups, int)
+            or channel_groups < 1
+            or (isinstance(filters, int) and filters % channel_groups)
+        ):
+            raise ValueError(
+                f"Invalid value for argument `channel_groups` of {type(self).__name__}. Expected "
+                f"an int >= 1 that divides `filters`. Received: channel_groups={channel_groups!r}, "
+                f"filters={filters!r}"
+            )
         super().__init__(
             filters=filters,
-            kernel_size=self._taps(kernel_size, first),
+            kernel_size=self._taps(kernel_size, first, channel_groups),
             padding="valid",
             data_format="channels_last",
             **kwargs,
         )
+        self.stack_kernel_size = kernel_size
+        self.first = first
+        self.channel_groups = channel_groups
+        self.mask = None
+
+    def build(self, input_shape):
+        if self.channel_groups > 1:
+            from keras_pixelcnn.layers.masked_conv import channel_group_mask
+
+            if input_shape[-1] % self.channel_groups:
+                raise ValueError(
+                    f"{type(self).__name__} with channel_groups={self.channel_groups} needs input "
+                    f"channels that are a multiple of it. Received: input_shape={input_shape}"
+                )
+            # the kernel's last tap is the current pixel: channel groups, as
+            # the centre tap of a masked convolution
+            centre = channel_group_mask(
+                (1, 1),
+                "A" if self.first else "B",
+                input_shape[-1],
+                self.filters,
+                self.channel_groups,
+            )
+            self.mask = np.ones((*self.kernel_size, input_shape[-1], self.filters), "float32")
+            self.mask[:, -1:] = centre
+        super().build(input_shape)
+
+    def window_kernel(self, kernel):
+        if self.mask is None:
+            return kernel
+        return kernel * ops.cast(self.mask, kernel.dtype)
 
     def convolution_op(self, inputs, kernel):
         rows, row_shift, left, right = self.causal_geometry
@@ -78,7 +119,7 @@ class _CausalStackConv(CausalConv2D):
             inputs,
             [[0, 0], [rows - 1 + row_shift, 0], [left, max(right, 0)], [0, 0]],
         )
-        return ops.conv(inputs, kernel, strides=1, padding="valid")
+        return ops.conv(inputs, self.window_kernel(kernel), strides=1, padding="valid")
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.filters)
@@ -88,6 +129,8 @@ class _CausalStackConv(CausalConv2D):
         for name in ("kernel_size", "strides", "padding", "dilation_rate", "groups", "data_format"):
             config.pop(name, None)
         config.update({"kernel_size": self.stack_kernel_size, "first": self.first})
+        if isinstance(self, HorizontalStackConv2D):
+            config["channel_groups"] = self.channel_groups
         return config
 
 
@@ -118,8 +161,11 @@ class VerticalStackConv2D(_CausalStackConv):
     (1, 28, 28, 32)
     """
 
+    def __init__(self, filters, kernel_size, first=False, **kwargs):
+        super().__init__(filters, kernel_size, first=first, **kwargs)
+
     @staticmethod
-    def _taps(k, first):
+    def _taps(k, first, channel_groups):
         return (max(k // 2, 1) if first else k // 2 + 1, k)
 
     @property
@@ -141,6 +187,10 @@ class HorizontalStackConv2D(_CausalStackConv):
         filters: int, the number of output channels.
         kernel_size: int, the odd nominal size k.
         first: bool, True for the first layer (sees strictly earlier pixels).
+        channel_groups: int, the ordered channel groups of a colour pixel
+            (1: none). With more, the kernel also covers the current pixel,
+            where an output of group k sees the inputs of groups < k (first
+            layer) or <= k, as `MaskedConv2D`'s channel groups.
         **kwargs: other `keras.layers.Conv2D` arguments.
 
     Input shape:
@@ -156,12 +206,13 @@ class HorizontalStackConv2D(_CausalStackConv):
     """
 
     @staticmethod
-    def _taps(k, first):
-        return (1, max(k // 2, 1) if first else k // 2 + 1)
+    def _taps(k, first, channel_groups):
+        return (1, max(k // 2, 1) if first and channel_groups == 1 else k // 2 + 1)
 
     @property
     def causal_geometry(self):
         k = self.stack_kernel_size
         cols = self.kernel_size[1]
-        # columns j - left .. j + right; right = -1 for the strict first layer
-        return 1, 0, (cols if self.first else k // 2), (-1 if self.first else 0)
+        if self.first and self.channel_groups == 1:
+            return 1, 0, cols, -1  # columns j - cols .. j - 1: not the current pixel
+        return 1, 0, k // 2, 0  # columns j - k//2 .. j

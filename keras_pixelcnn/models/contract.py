@@ -110,16 +110,29 @@ def check_pixel_model(model, path="model"):
 
 
 def check_image_shape(input_shape):
-    """Raises `ValueError` unless `input_shape` is `(height, width, 1)`."""
+    """Raises `ValueError` unless `input_shape` is `(height, width, channels)`
+    of positive ints."""
     if (
         not isinstance(input_shape, (tuple, list))
         or len(input_shape) != 3
-        or input_shape[-1] != 1
         or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)
     ):
         raise ValueError(
-            "Invalid value for argument `input_shape`. Expected (height, width, 1)"
+            "Invalid value for argument `input_shape`. Expected (height, width, channels)"
             f" with positive ints. Received: input_shape={input_shape!r}"
+        )
+
+
+def check_likelihood_channels(input_shape, likelihood):
+    """Raises `ValueError` unless `likelihood` models pixels of the image's
+    channel count."""
+    channels = input_shape[-1]
+    if likelihood.channels != channels:
+        raise ValueError(
+            f"{likelihood!r} models {likelihood.channels}-channel pixels but "
+            f"input_shape={tuple(input_shape)!r} has {channels}: pass a likelihood with "
+            f"channels={channels} (Categorical(levels, channels={channels}) or "
+            f"DiscretizedLogisticMixture(channels={channels}))"
         )
 
 

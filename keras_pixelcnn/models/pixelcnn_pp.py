@@ -18,8 +18,13 @@ from keras_pixelcnn.layers.shifted_conv import (
     RightShift,
 )
 from keras_pixelcnn.likelihoods import DiscretizedLogisticMixture
-from keras_pixelcnn.models.contract import check_image_shape, check_int_arg, check_num_classes
-from keras_pixelcnn.models.heads import network_input, output_parameters
+from keras_pixelcnn.models.contract import (
+    check_image_shape,
+    check_int_arg,
+    check_likelihood_channels,
+    check_num_classes,
+)
+from keras_pixelcnn.models.heads import check_unordered_channels, network_input, output_parameters
 
 NUM_SCALES = 3  # 28 -> 14 -> 7 and back
 
@@ -47,7 +52,9 @@ def build_pixelcnn_pp(
       reads the matching block of the upward pass (the long skips).
 
     Args:
-        input_shape: tuple `(h, w, 1)`, h and w divisible by 4.
+        input_shape: tuple `(h, w, c)`, h and w divisible by 4. The network
+            never sees the current pixel; the mixture orders a colour
+            pixel's channels (Salimans et al. 2017 §2.2).
         filters: int, the channels of both streams (160 in the paper's CIFAR
             model).
         num_resnets: int, gated ResNet blocks per scale (5 in the paper).
@@ -56,7 +63,7 @@ def build_pixelcnn_pp(
             as a second input, embedded and added to every block's gate.
         condition_dim: int, the size of the label embedding.
         likelihood: the output distribution; None is
-            `DiscretizedLogisticMixture(10)` (256 levels). `Bernoulli()`
+            `DiscretizedLogisticMixture(10, channels=c)` (256 levels). `Bernoulli()`
             gives a binary PixelCNN++.
         name: str, the model name.
 
@@ -85,7 +92,10 @@ def build_pixelcnn_pp(
             f"Received: dropout={dropout!r}"
         )
     check_num_classes(num_classes)
-    lik = DiscretizedLogisticMixture(10) if likelihood is None else likelihood
+    channels = input_shape[-1]
+    lik = DiscretizedLogisticMixture(10, channels=channels) if likelihood is None else likelihood
+    check_likelihood_channels(input_shape, lik)
+    check_unordered_channels(lik, "PixelCNN++", "its network never sees the current pixel")
     image = keras.Input(shape=tuple(input_shape), name="image")
     inputs = [image]
     condition = None

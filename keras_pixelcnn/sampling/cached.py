@@ -63,6 +63,11 @@ class CachedSampler(Sampler):
     def __init__(self, model):
         self.model = model
         self.likelihood = likelihood(model)
+        if self.likelihood.sequential_channels:
+            raise PixelCNNError(
+                f"the fast sampler does not sample {self.likelihood!r} models yet (one pass per "
+                "channel); use the reference sampler"
+            )
         self.plan = Plan(model)
         self.height, self.width = self.plan.height, self.plan.width
         self.input_transform = self.plan.input_transform
@@ -85,15 +90,16 @@ class CachedSampler(Sampler):
         batch = ops.shape(noise)[0]
         h, w = self.height, self.width
         top, left, right = self.loop.pads[self.plan.image_id]
-        inner = ops.zeros((batch, h, w, 1), "float32")
+        c = self.plan.image_channels
+        inner = ops.zeros((batch, h, w, c), "float32")
         if self.plan.border:
-            inner = ops.concatenate([inner, ops.ones_like(inner)], axis=-1)
+            inner = ops.concatenate([inner, ops.ones_like(inner[..., :1])], axis=-1)
         canvas = ops.pad(inner, [[0, 0], [top, 0], [left, right], [0, 0]])
         buffers = tuple(
             ops.zeros(self.loop.shape(t, batch), "float32") for t in self.loop.buffers()
         )
         canvas, _ = self.loop.fill_rows(
-            canvas, buffers, noise, ops.zeros((batch, h, w, 1), "float32"), labels, 0, 0, h
+            canvas, buffers, noise, ops.zeros((batch, h, w, c), "float32"), labels, 0, 0, h
         )
         return self._to_data(self._image(canvas))
 
@@ -123,7 +129,7 @@ class CachedSampler(Sampler):
             )
         labels = check_labels(self.model, labels, batch)
         initial = (
-            np.zeros((batch, h, w, 1), "float32")
+            np.zeros((batch, h, w, self.plan.image_channels), "float32")
             if initial is None
             else np.asarray(initial, "float32")
         )
@@ -186,15 +192,17 @@ class CachedSampler(Sampler):
         canvas = self._zeros(self.plan.image_id, batch)
         top, left, _ = self.loop.pads[self.plan.image_id]
         inside = (slice(None), slice(top, top + self.height), slice(left, left + self.width))
-        canvas[inside] = known  # broadcasts into every channel
+        c = self.plan.image_channels
+        canvas[(*inside, slice(0, c))] = known
         if self.plan.border:
-            canvas[(*inside, 1)] = 1.0
+            canvas[(*inside, c)] = 1.0
         return canvas
 
     def _image(self, canvas):
         """The image part of a canvas (its padding cut off)."""
         top, left, _ = self.loop.pads[self.plan.image_id]
-        return canvas[:, top : top + self.height, left : left + self.width, :1]
+        c = self.plan.image_channels
+        return canvas[:, top : top + self.height, left : left + self.width, :c]
 
 
 MIN_IMAGES_PER_THREAD = 8

@@ -494,13 +494,13 @@ def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, 
     batch = ops.shape(canvas)[0]
     params = ops.cast(params, "float32")
     u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
-    sampled = ops.cast(likelihood.sample(params, u)[..., None], canvas.dtype)
-    known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, 1])
+    sampled = ops.cast(likelihood.sample(params, u), canvas.dtype)
+    known = ops.slice(initial, [0, i, j, 0], [batch, 1, 1, likelihood.channels])
     value = ops.where(i * plan.width + j < start, known, sampled)
     if plan.input_transform is not None:
         value = ops.cast(plan.input_transform(value), canvas.dtype)
     if plan.border:
-        value = ops.concatenate([value, ops.ones_like(value)], axis=-1)
+        value = ops.concatenate([value, ops.ones_like(value[..., :1])], axis=-1)
     top, left, _ = pads
     return ops.slice_update(canvas, [0, i + top, j + left, 0], value)
 

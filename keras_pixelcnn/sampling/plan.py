@@ -162,9 +162,7 @@ class Plan:
         if len(model.outputs) != 1:
             raise PixelCNNError("the fast sampler needs a model with one output")
         image = model.inputs[0]
-        self.height, self.width, channels = image.shape[1:]
-        if channels != 1:
-            raise PixelCNNError("the fast sampler supports single-channel images only")
+        self.height, self.width, self.image_channels = image.shape[1:]
         calls = graph.layer_calls(model)
         readers = {}
         for node in calls:
@@ -217,10 +215,10 @@ class Plan:
         )
 
     def channels(self, tensor_id):
-        """The channels of a non-constant tensor (the canvas: 1, 2 with a
-        border channel)."""
+        """The channels of a non-constant tensor (the canvas: the image's,
+        one more with a border channel)."""
         if tensor_id == self.image_id:
-            return 2 if self.border else 1
+            return self.image_channels + (1 if self.border else 0)
         return next(s.channels for s in self.row_steps + self.pixel_steps if s.out == tensor_id)
 
     def _step(self, node, readers, folded):

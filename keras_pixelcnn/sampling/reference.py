@@ -12,31 +12,40 @@ give identical images.
 import numpy as np
 from keras import ops
 
-from keras_pixelcnn.models.contract import check_labels, likelihood
+from keras_pixelcnn.models.contract import check_labels, image_shape, likelihood
 from keras_pixelcnn.sampling.batches import Sampler
 from keras_pixelcnn.sampling.compile import compile_model_function
 
 
 def _reference_fill(model, x, noise, labels, start, stop):
-    """Samples the pixels [start, stop) of x (raster order) with the full network."""
-    batch = ops.shape(x)[0]
-    h, w = x.shape[1], x.shape[2]  # one channel
-    lik = likelihood(model)
-    flat_noise = ops.reshape(noise, (batch, h * w, lik.noise_channels))
-    positions = ops.arange(h * w, dtype="int32")
+    """Samples the pixels [start, stop) of x (raster order) with the full network.
 
-    def body(p, x):
+    A likelihood with `sequential_channels` takes one pass per channel (the
+    parameters of channel k are read after channels < k are written);
+    otherwise one pass gives all the channels of the pixel."""
+    batch = ops.shape(x)[0]
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    lik = likelihood(model)
+    passes = c if lik.sequential_channels else 1
+    flat_noise = ops.reshape(noise, (batch, h * w, lik.noise_channels))
+    positions = ops.arange(h * w * c, dtype="int32")
+
+    def body(t, x):
+        p, k = t // passes, t % passes
         params = model(x if labels is None else [x, labels], training=False)
         # float32, as the cached sampler: under mixed precision the outputs are bfloat16
         flat_params = ops.reshape(ops.cast(params, "float32"), (batch, h * w, lik.num_params))
         pixel_params = ops.take(flat_params, p, axis=1)  # (batch, num_params)
         u = ops.take(flat_noise, p, axis=1)  # (batch, noise_channels)
-        value = ops.cast(lik.sample(pixel_params, u), x.dtype)
-        flat_x = ops.reshape(x, (batch, h * w))
-        flat_x = ops.where(ops.equal(positions, p)[None, :], value[:, None], flat_x)
-        return ops.reshape(flat_x, (batch, h, w, 1))
+        value = ops.cast(lik.sample(pixel_params, u), x.dtype)  # (batch, c)
+        flat_x = ops.reshape(x, (batch, h * w * c))
+        here = ops.equal(positions // c, p)
+        if passes > 1:
+            here = ops.logical_and(here, ops.equal(positions % c, k))
+        flat_x = ops.where(here[None, :], ops.tile(value, (1, h * w)), flat_x)
+        return ops.reshape(flat_x, (batch, h, w, c))
 
-    return ops.fori_loop(start, stop, body, x)
+    return ops.fori_loop(start * passes, stop * passes, body, x)
 
 
 class ReferenceSampler(Sampler):
@@ -59,8 +68,8 @@ class ReferenceSampler(Sampler):
         """Traceable sampling of a whole batch (any batch size) from backend
         tensors; returns the images as a tensor (SavedModel export)."""
         batch = ops.shape(noise)[0]
-        h, w = noise.shape[1], noise.shape[2]
-        x = ops.zeros((batch, h, w, 1), "float32")
+        h, w, c = image_shape(self.model)
+        x = ops.zeros((batch, h, w, c), "float32")
         return _reference_fill(self.model, x, noise, labels, 0, h * w)
 
     def _sample_batch(self, noise, labels, initial, start, progress):
@@ -69,7 +78,7 @@ class ReferenceSampler(Sampler):
         batch, h, w, _ = noise.shape
         labels = check_labels(self.model, labels, batch)
         x = (
-            np.zeros((batch, h, w, 1), "float32")
+            np.zeros((batch, *image_shape(self.model)), "float32")
             if initial is None
             else np.array(initial, dtype="float32")
         )
