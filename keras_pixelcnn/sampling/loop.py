@@ -357,6 +357,9 @@ class SamplingLoop:
 
         kernels = {t: v for t, v in row_values.items() if isinstance(t, tuple)}  # ring kernels
         groups = width // columns
+        # A likelihood with ordered channels: the pixel steps run once per
+        # channel, each pass reading the channels written before it.
+        channels = range(plan.image_channels) if self.likelihood.sequential_channels else [None]
 
         def pixel_body(k, state):  # pixels k * columns .. k * columns + columns - 1
             canvas, caches = state["canvas"], dict(state["caches"])
@@ -364,23 +367,25 @@ class SamplingLoop:
             for column in range(columns):
                 j = k * columns + column
                 cols = columns_of(k, column)
-                values = {**consts, **kernels}
-                values.update((t, next(carried)) for t in inputs)
-                for step in plan.pixel_steps:
-                    if phase % min(step.scale, period) or column % min(step.scale, columns):
-                        continue
-                    c = cols[step.scale]
-                    if step.out in group_of and step.out not in values:
-                        n, group = group_of[step.out]
-                        outputs = _siblings_value(group, *merged[n], values[step.inputs[0]])
-                        values.update((sibling.out, out) for sibling, out in zip(group, outputs))
-                    elif step.out not in values:
-                        values[step.out] = self._value(step, values, caches, canvas, rows, c, 1)
-                    self._store(caches, step.out, rows[step.scale], c, values[step.out])
-                canvas = _write_pixel(
-                    plan, self.likelihood, canvas, values[plan.output_id],
-                    noise, initial, start, i, j, self.pads[plan.image_id],
-                )  # fmt: skip
+                row_columns = [(t, next(carried)) for t in inputs]
+                for channel in channels:  # one pass, or one per ordered channel
+                    values = {**consts, **kernels}
+                    values.update(row_columns)
+                    for step in plan.pixel_steps:
+                        if phase % min(step.scale, period) or column % min(step.scale, columns):
+                            continue
+                        c = cols[step.scale]
+                        if step.out in group_of and step.out not in values:
+                            n, group = group_of[step.out]
+                            outputs = _siblings_value(group, *merged[n], values[step.inputs[0]])
+                            values.update((s.out, out) for s, out in zip(group, outputs))
+                        elif step.out not in values:
+                            values[step.out] = self._value(step, values, caches, canvas, rows, c, 1)
+                        self._store(caches, step.out, rows[step.scale], c, values[step.out])
+                    canvas = _write_pixel(
+                        plan, self.likelihood, canvas, values[plan.output_id],
+                        noise, initial, start, i, j, self.pads[plan.image_id], channel,
+                    )  # fmt: skip
             following = sliced(ops.minimum(k + 1, groups - 1))
             return {"canvas": canvas, "caches": caches, "columns": following}
 
@@ -487,10 +492,11 @@ def _constants(plan, labels):
     return values
 
 
-def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, pads):
+def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, pads, channel):
     """Samples pixel (i, j) of every image from its parameters and noise (or
     keeps the known pixel before raster position `start`), and writes it,
-    as the network reads it, into the padded canvas."""
+    as the network reads it, into the padded canvas: every channel, or only
+    `channel` when the likelihood orders them (one pass per channel)."""
     batch = ops.shape(canvas)[0]
     params = ops.cast(params, "float32")
     u = ops.slice(noise, [0, i, j, 0], [batch, 1, 1, ops.shape(noise)[3]])
@@ -499,9 +505,13 @@ def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, 
     value = ops.where(i * plan.width + j < start, known, sampled)
     if plan.input_transform is not None:
         value = ops.cast(plan.input_transform(value), canvas.dtype)
+    top, left, _ = pads
+    if channel is not None:
+        return ops.slice_update(
+            canvas, [0, i + top, j + left, channel], value[..., channel : channel + 1]
+        )
     if plan.border:
         value = ops.concatenate([value, ops.ones_like(value[..., :1])], axis=-1)
-    top, left, _ = pads
     return ops.slice_update(canvas, [0, i + top, j + left, 0], value)
 
 
