@@ -52,10 +52,10 @@ def main():
     from keras_pixelcnn.evaluation.nll import evaluate_nll
     from keras_pixelcnn.training.config import TrainConfig
     from keras_pixelcnn.training.resume import epoch_data
-    from keras_pixelcnn.training.trainer import build_model, compile_model, epoch_images
+    from keras_pixelcnn.training.trainer import build_model, compile_model
 
     mnist = data_lib.load_mnist(str(MNIST), binarization="dynamic")
-    images = epoch_images(mnist.train, "dynamic", 0, 0)
+    images = data_lib.epoch_split(mnist, mnist.train, 0, 0).images
     validation = mnist.validation.images[: args.validation_images]
 
     class Deadline(keras.callbacks.Callback):

@@ -70,8 +70,10 @@ MODEL = typer.Option(
 DATA = typer.Option(
     None,
     "--data",
-    help="A local Keras-format mnist.npz (default: MNIST from tensorflow-datasets; "
-    "binarized_mnist: tfds's static binarized MNIST).",
+    help="A local .npz in Keras's mnist.npz format (x_train, x_test of any one shape "
+    "(n, h, w[, c]), optional y_*), a folder of image files (one subfolder per class, "
+    "optional), or binarized_mnist (tfds's static binarized MNIST); default: MNIST from "
+    "tensorflow-datasets.",
 )
 BINARIZE = typer.Option(
     Binarize.threshold,
@@ -234,12 +236,13 @@ def generate(
             raise UsageError("pass --model or --saved-model, not both")
         sm = SavedModelSampler(saved_model)
         per_image = sm.labels_for(num, seed, labels)
-        shape, sample_batch = sm.noise_shape, sm.sample_noise
+        shape, sample_batch, image = sm.noise_shape, sm.sample_noise, sm.image_shape
         how, about = "from the SavedModel", f"SavedModel {saved_model}"
     else:
         _start(backend)
         from keras_pixelcnn.models.contract import (
             check_labels,
+            image_shape,
             is_conditional,
             noise_shape,
             num_classes,
@@ -252,7 +255,7 @@ def generate(
         else:
             per_image = check_labels(m, expand_labels(labels, num), total)
         s = make_sampler(m, sampler.value)
-        shape, sample_batch, how = noise_shape(m), s.sample, None
+        shape, sample_batch, how, image = noise_shape(m), s.sample, None, image_shape(m)
         about = f"model {model}"
     if labels:
         about += f"; labels {label}"
@@ -270,9 +273,9 @@ def generate(
     with contextlib.ExitStack() as stack:
         if npy is not None:  # written as the batches come, atomically
             tmp = stack.enter_context(atomic_path(npy))
-            images = np.lib.format.open_memmap(tmp, "w+", "uint8", (total, *shape[:2], 1))
+            images = np.lib.format.open_memmap(tmp, "w+", "uint8", (total, *image))
         else:
-            images = np.empty((total, *shape[:2], 1), "uint8")
+            images = np.empty((total, *image), "uint8")
         seconds = _timed(
             sample_into,
             sample_batch,
@@ -438,8 +441,11 @@ def train(
         "architecture (fine-tuning).",
     ),
     binarize: Binarize = BINARIZE,
-    levels: int = typer.Option(
-        2, "--levels", help="2: binarized digits; 256: 8-bit grayscale digits (0..255)."
+    levels: Optional[int] = typer.Option(
+        None,
+        "--levels",
+        show_default="2; 256 for a folder of images",
+        help="2: binarized images (each channel > 127.5); 256: 8-bit values (0..255).",
     ),
     likelihood: Optional[Likelihood] = typer.Option(
         None,
@@ -450,6 +456,14 @@ def train(
     mixtures: int = typer.Option(
         10, "--mixtures", min=1, help="Components of the logistic mixture."
     ),
+    image_size: Optional[int] = typer.Option(
+        None,
+        "--image-size",
+        min=1,
+        show_default="32",
+        help="A folder of images: the size of the square crops (random ones for training, "
+        "the grid tiles of the validation and test files).",
+    ),
     test_nll: bool = typer.Option(
         True,
         "--test-nll/--no-test-nll",
@@ -458,7 +472,9 @@ def train(
     ),
     backend: Optional[Backend] = BACKEND,
 ):
-    """Train on MNIST (binarized, or 256 levels) with model.fit (kill-safe; rerun to resume)."""
+    """Train on MNIST or a folder of images with model.fit (kill-safe; rerun to resume)."""
+    if levels is None:  # a folder of photos: their 8 bits; digits: binarized
+        levels = 256 if data is not None and data.is_dir() else 2
     options = dict(locals())  # the parameters are named as TrainConfig's fields
     options.pop("ctx")
     resolved = (

@@ -30,6 +30,7 @@ import zipfile
 
 import numpy as np
 
+from keras_pixelcnn import image_folder
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.errors import reason as error_reason
 
@@ -53,11 +54,21 @@ DESCRIPTIONS = {
 }
 IMAGE_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
+DEFAULT_IMAGE_SIZE = 32  # the crops of a folder of images
+# How a folder's files are split (data.load_folder): fixed, so that training
+# and a later `evaluate` hold out the same files.
+FOLDER_SPLIT = {
+    "seed": 0,
+    "rule": "whole files: the sorted paths permuted by numpy.random.default_rng(0); the first "
+    "max(2, n // 10) are the test files, the next max(1, n // 10) the validation files, the "
+    "rest train. Validation and test images: the non-overlapping grid tiles of their files; "
+    "training images: random crops drawn afresh every epoch from (seed, epoch)",
+}
 
 
 @dataclasses.dataclass
 class Split:
-    images: np.ndarray  # float32 (n, 28, 28, 1) in {0, 1}
+    images: np.ndarray  # float32 (n, h, w, c): {0, 1}, intensities or 0..255
     labels: np.ndarray  # int32 (n,)
 
     def __len__(self):
@@ -75,6 +86,9 @@ class MNIST:
     binarization: str = "threshold"  # train/test hold intensities when "dynamic"
     labeled: bool = True  # binarized_mnist has no labels
     levels: int = 2  # 256: images hold the values 0..255
+    num_classes: int | None = NUM_CLASSES  # the labels' range (None: unlabeled)
+    photos: object = None  # a folder's training files (`image_folder.ImageFolder`), else None
+    files: dict | None = None  # a folder's split: the rule and the files of each part
 
     def __post_init__(self):
         if self.levels == 256:
@@ -111,7 +125,10 @@ def binarize(images):
 
 
 def load_npz(path):
-    """Loads and validates a Keras-format `mnist.npz`; returns the 4 raw arrays."""
+    """Loads and validates an `.npz` in Keras's `mnist.npz` format: uint8
+    images `x_train`, `x_test` of one shape `(n, h, w)` or `(n, h, w, c)`,
+    optional integer labels `y_train`, `y_test`; returns the 4 arrays (a
+    missing label array as None)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise PixelCNNError(f"data file {path} does not exist")
@@ -122,29 +139,41 @@ def load_npz(path):
         if not hasattr(loaded, "files"):
             raise PixelCNNError(f"{path} is not an .npz archive (a single .npy array?)")
         with loaded as f:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
+            missing = {"x_train", "x_test"} - set(f.files)
             if missing:
                 raise PixelCNNError(
-                    f"{path} lacks the keys {', '.join(sorted(missing))} of a Keras mnist.npz"
+                    f"{path} lacks the keys {', '.join(sorted(missing))} (x_train and x_test, "
+                    "optionally y_train and y_test, as in Keras's mnist.npz)"
                 )
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            keys = ("x_train", "y_train", "x_test", "y_test")
+            arrays = {k: f[k] for k in keys if k in f.files}
     except PixelCNNError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise PixelCNNError(f"{path} is not a readable .npz file ({type(e).__name__})") from None
+    shapes = {}
     for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or x.shape[1:] != (28, 28):
-            raise PixelCNNError(f"x_{split} has shape {x.shape}, expected (n, 28, 28)")
+        x, y = arrays[f"x_{split}"], arrays.get(f"y_{split}")
+        if x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+            raise PixelCNNError(
+                f"x_{split} has shape {x.shape}, expected (n, h, w) or (n, h, w, c) images "
+                "with c = 1 or 3"
+            )
         if x.dtype != np.uint8:
             raise PixelCNNError(f"x_{split} has dtype {x.dtype}, expected uint8")
-        if y.ndim != 1 or len(y) != len(x):
+        if y is not None and (y.ndim != 1 or len(y) != len(x)):
             raise PixelCNNError(f"y_{split} has shape {y.shape}, expected ({len(x)},) labels")
-        if y.dtype.kind not in "iu" or (len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES)):
-            raise PixelCNNError(f"y_{split} must hold integer labels 0-9")
+        if y is not None and (y.dtype.kind not in "iu" or (len(y) and y.min() < 0)):
+            raise PixelCNNError(f"y_{split} must hold integer labels >= 0")
         if len(x) == 0:
             raise PixelCNNError(f"x_{split} is empty")
-    return arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"]
+        shapes[split] = x.shape[1:] if x.ndim == 4 else (*x.shape[1:], 1)
+    if shapes["train"] != shapes["test"]:
+        raise PixelCNNError(
+            f"x_train has shape {arrays['x_train'].shape} but x_test "
+            f"{arrays['x_test'].shape}: the images must have one shape"
+        )
+    return tuple(arrays.get(k) for k in ("x_train", "y_train", "x_test", "y_test"))
 
 
 # Where tensorflow-datasets downloads MNIST from (tfds's mnist.py `_MNIST_URL`).
@@ -248,7 +277,9 @@ def check_binarization(binarization):
         )
 
 
-def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="threshold", levels=2):
+def load_mnist(
+    path=None, validation_size=VALIDATION_SIZE, binarization="threshold", levels=2, image_size=None
+):
     """Returns binarized MNIST as train / validation / test `Split`s.
 
     Args:
@@ -262,6 +293,11 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
             intensities in [0, 1], not binary images.
         levels: int, 2 (binarized) or 256 (the uint8 values 0..255 as
             float32; `binarization` must be left at its default).
+        image_size: int or None, the crop size of a folder of images
+            (`load_folder`; default `DEFAULT_IMAGE_SIZE`).
+
+    A `path` that is a folder loads its image files (`load_folder`); an
+    `.npz` may hold images of any one shape `(n, h, w[, c])` (`load_npz`).
     """
     check_binarization(binarization)
     if levels not in LEVELS:
@@ -276,7 +312,15 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         if levels == 256:
             raise UsageError("binarized_mnist has 2 levels; drop --levels 256")
         return load_binarized_mnist()
+    if path and os.path.isdir(path):
+        return load_folder(path, image_size or DEFAULT_IMAGE_SIZE, levels, binarization)
+    if image_size is not None:
+        raise UsageError("--image-size applies to a folder of images (--data FOLDER)")
     x_train, y_train, x_test, y_test = load_raw(path)
+    labeled = y_train is not None and y_test is not None
+    if not labeled:
+        y_train, y_test = np.zeros(len(x_train), "int32"), np.zeros(len(x_test), "int32")
+    x_train, x_test = (x if x.ndim == 4 else x[..., None] for x in (x_train, x_test))
     if not 0 <= validation_size < len(x_train):
         raise UsageError(
             f"--validation-size {validation_size} must be below the data's "
@@ -285,7 +329,7 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
     labels = y_train.astype("int32")
     cut = len(x_train) - validation_size
     if levels == 256:
-        images, test = x_train[..., None].astype("float32"), x_test[..., None].astype("float32")
+        images, test = x_train.astype("float32"), x_test.astype("float32")
         validation, binarization = images[cut:], "none"
     elif binarization == "dynamic":
         images, test = intensities(x_train), intensities(x_test)
@@ -298,8 +342,66 @@ def load_mnist(path=None, validation_size=VALIDATION_SIZE, binarization="thresho
         validation=Split(validation, labels[cut:]),
         test=Split(test, y_test.astype("int32")),
         binarization=binarization,
+        labeled=labeled,
         levels=levels,
+        # digits: 10 classes, also when a small sample lacks some
+        num_classes=max(NUM_CLASSES, int(max(y_train.max(), y_test.max())) + 1),
     )
+
+
+def load_folder(path, image_size, levels=256, binarization="threshold", channels=None):
+    """A folder of image files (`image_folder.py`) as train / validation /
+    test crops of `image_size`: whole files split by the fixed seeded rule
+    (`FOLDER_SPLIT`), validation and test the grid tiles of their files,
+    training random crops drawn afresh every epoch (`epoch_split`). At
+    `levels=2` every channel is thresholded at 127.5."""
+    if binarization == "dynamic":
+        raise UsageError("--binarize dynamic applies to MNIST; drop it for a folder of images")
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        raise UsageError(f"--image-size must be a positive integer, got {image_size}")
+    folder = image_folder.load_folder(path, channels, min_size=image_size)
+    n = len(folder.paths)
+    test, validation = max(2, n // 10), max(1, n // 10)
+    parts = image_folder.split_files(n, FOLDER_SPLIT["seed"], test, validation)
+    train, valid, held_out = (folder.subset(index) for index in parts)
+    quantize = binarize if levels == 2 else (lambda x: x)
+    splits = [
+        Split(quantize(x), y)
+        for x, y in (
+            image_folder.random_crops(train, image_size, 0, 0),  # epoch_split redraws them
+            image_folder.grid_crops(valid, image_size),
+            image_folder.grid_crops(held_out, image_size),
+        )
+    ]
+    return MNIST(
+        *splits,
+        binarization="threshold" if levels == 2 else "none",
+        labeled=bool(folder.classes),
+        levels=levels,
+        num_classes=len(folder.classes) or None,
+        photos=train,
+        files={
+            "rule": FOLDER_SPLIT["rule"],
+            "train": train.names(),
+            "validation": valid.names(),
+            "test": held_out.names(),
+            "classes": folder.classes,
+        },
+    )
+
+
+def epoch_split(data, train_split, seed, epoch):
+    """The training images of `epoch` (and their labels): the split itself;
+    under dynamic binarization its draw for `(seed, epoch)`; for a folder of
+    images random crops drawn for `(seed, epoch)` (as many as
+    `train_split` holds)."""
+    if data.photos is not None:
+        size = train_split.images.shape[1]
+        x, y = image_folder.random_crops(data.photos, size, seed, epoch, len(train_split))
+        return Split(binarize(x) if data.levels == 2 else x, y)
+    if data.binarization == "dynamic":
+        return Split(binarize_dynamic(train_split.images, seed, epoch), train_split.labels)
+    return train_split
 
 
 def load_binarized_mnist(data_dir=None):

@@ -51,24 +51,34 @@ def _save(fig, path):
 
 
 def image_grid(images, ncols=None, pad=2, pad_value=0.5):
-    """Tiles (n, h, w[, 1]) images into one 2D array with borders, in [0, 1].
+    """Tiles (n, h, w[, c]) images into one array with borders, in [0, 1]:
+    `(H, W)` for grey images (c = 1), `(H, W, 3)` for RGB.
 
     Images are 0/1 (binary models) or in [0, 1]; 256-level images (values
-    0..255: any value above 1) are divided by 255, so they show in grey."""
+    0..255: any value above 1) are divided by 255."""
     images = np.asarray(images, dtype="float32")
     if images.size and images.max() > 1.0:
         images = images / 255.0
-    if images.ndim == 4:
+    if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    n, h, w = images.shape
+    n, h, w = images.shape[:3]
     ncols = ncols or int(math.ceil(math.sqrt(n)))
     nrows = int(math.ceil(n / ncols))
-    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad), pad_value, dtype="float32")
+    shape = (nrows * (h + pad) + pad, ncols * (w + pad) + pad, *images.shape[3:])
+    grid = np.full(shape, pad_value, dtype="float32")
     for k in range(n):
         r, c = divmod(k, ncols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
         grid[y : y + h, x : x + w] = images[k]
     return grid
+
+
+def _show(ax, image):
+    """A grey `(H, W)` or RGB `(H, W, 3)` image in [0, 1], pixels as squares."""
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(image, 0.0, 1.0), interpolation="nearest")
 
 
 def save_grid(images, path, ncols=None, scale=4, title=None, row_labels=None):
@@ -85,17 +95,18 @@ def save_grid(images, path, ncols=None, scale=4, title=None, row_labels=None):
         # float64 RGBA copies (32 bytes a pixel: 470 MB for a 1,024-image grid)
         from PIL import Image
 
-        grey = np.round(np.clip(grid, 0.0, 1.0) * 255).astype("uint8")
-        big = grey.repeat(scale, axis=0).repeat(scale, axis=1)
+        pixels = np.round(np.clip(grid, 0.0, 1.0) * 255).astype("uint8")
+        big = pixels.repeat(scale, axis=0).repeat(scale, axis=1)
+        rgb = big if big.ndim == 3 else np.stack([big] * 3, axis=-1)
         with atomic_path(path) as tmp:
-            Image.fromarray(np.stack([big] * 3, axis=-1), mode="RGB").save(tmp, format="PNG")
+            Image.fromarray(rgb, mode="RGB").save(tmp, format="PNG")
         return
-    h, w = grid.shape
+    h, w = grid.shape[:2]
     dpi, left, top = 100, (28 if row_labels is not None else 0), (35 if title else 0)
     width, height = w * scale + left, h * scale + top
     fig = _figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     ax = fig.add_axes([left / width, 0, w * scale / width, h * scale / height])
-    ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    _show(ax, grid)
     ax.set_xticks([])
     if row_labels is None:
         ax.set_axis_off()
@@ -202,7 +213,7 @@ def _panel_figure(panels, titles, row_titles=None, scale=3.0, title=None):
         w = usable * panel.shape[1] / total
         h = panel.shape[0] * scale / (fig_h * dpi)
         ax = fig.add_axes([x, bottom, w, h])
-        ax.imshow(panel, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        _show(ax, panel)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(caption, fontsize=9)
@@ -289,7 +300,7 @@ def save_run_figure(run_dir, path, max_panels=6):
         if os.path.exists(arrays):  # drawn afresh: no second, tiny "epoch N" inside
             with np.load(arrays) as f:
                 grid = image_grid(f["images"], ncols=int(f["ncols"]))
-            ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            _show(ax, grid)
         else:
             ax.imshow(matplotlib.image.imread(grid_path), interpolation="nearest")
         ax.set_axis_off()

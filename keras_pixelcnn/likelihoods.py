@@ -26,7 +26,7 @@ j % channels: the channel groups of `MaskedConv2D` (and the 1×1 head)
 follow the same rule.
 
 `NegativeLogLikelihood(likelihood)` is the training loss of any of them, the
-mean NLL in nats per pixel.
+mean NLL in nats per dimension (per pixel channel).
 """
 
 import math
@@ -343,8 +343,8 @@ def get_likelihood(name, num_mixtures=10, channels=1, levels=256):
 
 @keras.saving.register_keras_serializable(package="keras_pixelcnn")
 class NegativeLogLikelihood(keras.losses.Loss):
-    """The training loss of a likelihood: the mean NLL in nats per pixel of
-    the images (`y_true`, `(batch, h, w, channels)`) under the predicted
+    """The training loss of a likelihood: the mean NLL in nats per dimension
+    (per pixel channel; per pixel for grey images) of the images (`y_true`, `(batch, h, w, channels)`) under the predicted
     per-pixel parameters (`y_pred`, `(batch, h, w, num_params)`).
 
     Args:
@@ -359,9 +359,11 @@ class NegativeLogLikelihood(keras.losses.Loss):
         self.likelihood = likelihood
 
     def call(self, y_true, y_pred):
-        # per image: the mean over its pixels (the reduction averages the batch)
+        # per image: the mean over its dimensions, h × w × channels (the
+        # reduction averages the batch)
         log_p = self.likelihood.log_prob(y_pred, y_true)
-        return -ops.mean(ops.reshape(log_p, (ops.shape(log_p)[0], -1)), axis=-1)
+        per_pixel = ops.mean(ops.reshape(log_p, (ops.shape(log_p)[0], -1)), axis=-1)
+        return -per_pixel / self.likelihood.channels
 
     def get_config(self):
         config = super().get_config()

@@ -85,6 +85,7 @@ class SavedModelSampler:
         # (h, w, uniforms per pixel): 1 for binary models, 2 for the logistic mixture
         self.noise_shape = tuple(spec["noise"].shape[1:])
         self.conditional = "labels" in spec
+        self.image_shape = tuple(self._fn.structured_outputs["images"].shape[1:])  # (h, w, c)
         self.metadata = {}
         if os.path.exists(os.path.join(path, METADATA)):
             with open(os.path.join(path, METADATA)) as f:
@@ -124,12 +125,12 @@ class SavedModelSampler:
 
     def sample(self, num_images, seed=0, labels=None, out=None, progress=None):
         """`num_images` images (per label, for conditional models) as a
-        float32 array `(n, h, w, 1)`: 0/1, or 0..255 for 256-level models;
+        float32 array `(n, h, w, c)`: 0/1, or 0..255 for 256-level models;
         or into `out` (any dtype), sampled `max_batch` at a time."""
         per_image = self.labels_for(num_images, seed, labels)
         total = num_images * (len(labels) if labels is not None else 1)
         if out is None:
-            out = np.empty((total, *self.noise_shape[:2], 1), "float32")
+            out = np.empty((total, *self.image_shape), "float32")
         return sample_into(
             self.sample_noise, out, self.noise_shape, seed, per_image, progress, self.max_batch
         )

@@ -13,12 +13,12 @@ from keras_pixelcnn.data import (
     TEST_STREAM,
     VALIDATION_STREAM,
     binarize_dynamic,
+    epoch_split,
     intensities,
     load_mnist,
 )
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.evaluation.nll import evaluate_dynamic
-from keras_pixelcnn.training.trainer import epoch_images
 
 
 def _gray(n=64, seed=0):
@@ -66,7 +66,7 @@ def test_dynamic_splits_train_intensities_and_a_fixed_validation_draw(tmp_path):
     assert (a.validation.images != thresholded).any()
     # the trainer's epoch images are the epoch's draw
     np.testing.assert_array_equal(
-        epoch_images(a.train, "dynamic", 7, 2), binarize_dynamic(a.train.images, 7, 2)
+        epoch_split(a, a.train, 7, 2).images, binarize_dynamic(a.train.images, 7, 2)
     )
     with pytest.raises(UsageError, match="unknown binarization 'soft'"):
         load_mnist(str(path), binarization="soft")

@@ -39,13 +39,16 @@ def _write(tmp_path, **overrides):
     "overrides, message",
     [
         ({"x_test": None}, "lacks the keys x_test"),
-        ({"x_train": np.zeros((10, 28, 27), np.uint8)}, r"x_train has shape \(10, 28, 27\)"),
+        (
+            {"x_train": np.zeros((10, 28, 27), np.uint8)},
+            r"x_train has shape \(10, 28, 27\) but x_test",
+        ),
         (
             {"x_train": np.zeros((64, 28, 28), np.float32)},
             "x_train has dtype float32, expected uint8",
         ),
         ({"y_train": np.zeros((3,), np.uint8)}, "y_train has shape"),
-        ({"y_test": np.full((32,), 11, np.int64)}, "labels 0-9"),
+        ({"y_test": np.full((32,), -1, np.int64)}, "integer labels >= 0"),
     ],
 )
 def test_bad_npz_contents(tmp_path, overrides, message):

@@ -89,7 +89,7 @@ def _new_sampler(model, name):
 def sample(model, num_images=16, seed=0, labels=None, sampler="fast", progress=None):
     """Draws `num_images` images from `model` with the given seed.
 
-    Returns a float32 NumPy array `(num_images, h, w, 1)`: 0/1 pixels, or
+    Returns a float32 NumPy array `(num_images, h, w, c)`: 0/1 pixels, or
     0..255 for 256-level models. The noise is drawn and the images sampled
     batch by batch (`batches.sample_into`), so memory beyond the returned
     array does not grow with `num_images`.

@@ -26,7 +26,7 @@ class Sampler:
     max_batch = MAX_BATCH
 
     def sample(self, noise, labels=None, initial=None, start=0, progress=None):
-        """Returns float32 images `(batch, h, w, 1)` as a NumPy array: 0/1, or
+        """Returns float32 images `(batch, h, w, c)` as a NumPy array: 0/1, or
         0..255 for 256-level models.
 
         Args:
@@ -92,7 +92,7 @@ def sample_into(sample, out, shape, seed, labels=None, progress=None, batch=MAX_
     Args:
         sample: callable `sample(noise, labels, progress=...)` returning
             images (a `Sampler`'s `sample`, or `SavedModelSampler.sample_noise`).
-        out: array `(n, h, w, 1)` to fill.
+        out: array `(n, h, w, c)` to fill.
         shape: the noise shape of one image (`contract.noise_shape`).
         seed: int, the noise seed.
         labels: int array `(n,)` for conditional models, checked by the caller.

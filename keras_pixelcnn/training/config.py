@@ -35,6 +35,7 @@ RUN_IDENTITY = (
     "levels",
     "likelihood",
     "mixtures",
+    "image_size",
 )
 # field → the command-line option that sets it (error messages name the option)
 OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
@@ -49,7 +50,7 @@ class TrainConfig:
     """Plain-data training configuration; the defaults are the reference's."""
 
     run_dir: str = "runs/pixelcnn"
-    data: str | None = None  # a Keras mnist.npz; None loads with tfds
+    data: str | None = None  # an .npz, a folder of images, binarized_mnist; None: tfds MNIST
     model: str = "pixelcnn"
     epochs: int = 10
     batch_size: int = 64
@@ -74,12 +75,19 @@ class TrainConfig:
     likelihood: str | None = None  # None: bernoulli for 2 levels, logistic-mixture for 256
     mixtures: int = 10  # logistic-mixture components
     dropout: float = 0.5  # pixelcnn_pp: dropout inside every gated ResNet block
+    image_size: int | None = None  # the crops of a folder of images (default 32)
 
-    def resolved_likelihood(self):
-        """The likelihood name, with the default of `levels` filled in."""
+    def resolved_likelihood(self, channels=1):
+        """The likelihood name, with the default of `levels` (and, at 2
+        levels, of the channels: bernoulli for one, categorical for colour)
+        filled in."""
         if self.likelihood is not None:
             return self.likelihood
-        return "bernoulli" if self.levels == 2 else "logistic-mixture"
+        if self.levels == 2 and channels == 1:
+            return "bernoulli"
+        if self.levels == 2 and self.model != "pixelcnn_pp":
+            return "categorical"  # PixelCNN++'s network needs the mixture to order channels
+        return "logistic-mixture"
 
     def validate(self):
         """Raises `UsageError` (exit code 2) naming the first bad value."""
@@ -94,9 +102,10 @@ class TrainConfig:
             ("limit", 1),
             ("backup_every", 1),
             ("mixtures", 1),
+            ("image_size", 1),
         ):
             value = getattr(self, name)
-            if value is None and name in ("limit", "backup_every"):
+            if value is None and name in ("limit", "backup_every", "image_size"):
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"

@@ -61,7 +61,8 @@ class TensorBoardExtras(keras.callbacks.Callback):
             tf.summary.scalar("epoch_images_per_second", self.epoch_report.images_per_second)
             grid = self.sample_grid.last_grid if self.sample_grid else None
             if grid is not None:
-                tf.summary.image("samples", np.asarray(grid, "float32")[None, :, :, None])
+                grid = np.asarray(grid, "float32")
+                tf.summary.image("samples", grid[None, ..., None] if grid.ndim == 2 else grid[None])
         if "val_loss" in logs:
             with self._writer(VALIDATION).as_default(step=epoch):
                 tf.summary.scalar("epoch_bits_per_dim", logs["val_loss"] / math.log(2))

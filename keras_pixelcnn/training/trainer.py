@@ -57,18 +57,23 @@ class TrainingInterrupted(PixelCNNError):
     exit_code = 130
 
 
-def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
+def build_model(config, image_shape=data_lib.IMAGE_SHAPE, num_classes=data_lib.NUM_CLASSES):
+    """The model of `config` for images of `image_shape`: its likelihood
+    models their channels at `config.levels`."""
     from keras_pixelcnn.likelihoods import get_likelihood
     from keras_pixelcnn.models import build_gated_pixelcnn, build_pixelcnn, build_pixelcnn_pp
 
-    likelihood = get_likelihood(config.resolved_likelihood(), config.mixtures)
+    channels = image_shape[-1]
+    likelihood = get_likelihood(
+        config.resolved_likelihood(channels), config.mixtures, channels, config.levels
+    )
     if config.model == "pixelcnn_pp":
         return build_pixelcnn_pp(
             input_shape=image_shape,
             filters=config.filters,
             num_resnets=config.num_residual_blocks,
             dropout=config.dropout,
-            num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+            num_classes=num_classes if config.conditional else None,
             likelihood=likelihood,
         )
     if config.model == "gated":
@@ -76,7 +81,7 @@ def build_model(config, image_shape=data_lib.IMAGE_SHAPE):
             input_shape=image_shape,
             filters=config.filters,
             num_layers=config.num_layers,
-            num_classes=data_lib.NUM_CLASSES if config.conditional else None,
+            num_classes=num_classes if config.conditional else None,
             likelihood=likelihood,
         )
     return build_pixelcnn(
@@ -250,12 +255,18 @@ def _setup(config, mnist, overwrite):
     _prepare_run_dir(config, overwrite)
     if mnist is None:
         mnist = data_lib.load_mnist(
-            config.data, config.validation_size, config.binarize, config.levels
+            config.data, config.validation_size, config.binarize, config.levels, config.image_size
         )
     if mnist.levels != config.levels:
         raise UsageError(f"the data has {mnist.levels} levels, not --levels {config.levels}")
     if config.conditional and not mnist.labeled:
         raise UsageError(f"{config.data} has no labels; drop --conditional")
+    channels = mnist.validation.images.shape[-1]
+    if channels > 1 and config.likelihood == "bernoulli":
+        raise UsageError(
+            f"--likelihood bernoulli models one-channel images; the data has {channels} "
+            "channels: drop --likelihood"
+        )
     if len(mnist.validation) == 0:
         raise PixelCNNError("the validation split is empty")
     state = load_state(os.path.join(config.run_dir, "backup"))
@@ -267,14 +278,14 @@ def _setup(config, mnist, overwrite):
     return mnist, state, source
 
 
-def _build_or_restore(config, image_shape, state, source, print_fn):
+def _build_or_restore(config, image_shape, num_classes, state, source, print_fn):
     """Builds and compiles the model; loads the backup or the warm start."""
     _set_deterministic(config.deterministic)
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        model = prepare_model(build_model(config, image_shape), config.distribute)
+        model = prepare_model(build_model(config, image_shape, num_classes), config.distribute)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     compile_model(model, config.learning_rate, config.lr_decay)
@@ -326,25 +337,17 @@ def _callbacks(config, run, num_train, num_pixels, backup, interrupt, best, verb
     return [callback for callback in callbacks if callback is not None]
 
 
-def epoch_images(train_split, binarization, seed, epoch):
-    """The training images of `epoch`: the split itself, or under dynamic
-    binarization its draw for `(seed, epoch)`."""
-    if binarization == "dynamic":
-        return data_lib.binarize_dynamic(train_split.images, seed, epoch)
-    return train_split.images
-
-
 def _fit_epochs(
     model, config, mnist, train_split, validation, callbacks, first_epoch, first_step, verbose
 ):
     """One `fit` per epoch, on that epoch's images in their fixed order.
     Returns the per-epoch logs of this invocation (the `History`s merged)."""
-    labels = train_split.labels if config.conditional else None
     logs = {}
     for epoch in range(first_epoch, config.epochs):
         skip = first_step if epoch == first_epoch else 0
-        images = epoch_images(train_split, mnist.binarization, config.seed, epoch)
-        x, y = epoch_data(images, labels, config.batch_size, config.seed, epoch, skip)
+        split = data_lib.epoch_split(mnist, train_split, config.seed, epoch)
+        labels = split.labels if config.conditional else None
+        x, y = epoch_data(split.images, labels, config.batch_size, config.seed, epoch, skip)
         for callback in callbacks:  # images/s of a resumed epoch: the images it trains on
             if isinstance(callback, EpochReport):
                 callback.num_train_images = len(y)
@@ -447,6 +450,7 @@ def _report(
         "train_images": len(train_split),
         "validation_images": len(mnist.validation),
         "binarization": data_lib.DESCRIPTIONS[mnist.binarization],
+        "data_files": mnist.files,  # a folder of images: the split rule and each part's files
         "backend": keras.backend.backend(),
         "keras_version": keras.__version__,
         "init_from": config.init_from,
@@ -521,7 +525,7 @@ def train(
             + ("(256 levels)" if mnist.levels == 256 else f"({mnist.binarization} binarization)")
             + f"; run directory {run.dir}"
         )
-        model = _build_or_restore(config, image_shape, state, source, print_fn)
+        model = _build_or_restore(config, image_shape, mnist.num_classes, state, source, print_fn)
         print_fn(print_data)
         os.makedirs(run.dir, exist_ok=True)
         stages = _stages(run.config, first_epoch, first_step, command)
