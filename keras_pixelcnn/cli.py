@@ -22,7 +22,7 @@ from typing import Optional
 import typer
 
 from keras_pixelcnn import shipped
-from keras_pixelcnn.data import BINARIZATIONS, LIKELIHOODS
+from keras_pixelcnn.data import BINARIZATIONS, LIKELIHOODS, is_tfds_name
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.runtime import BACKENDS
 from keras_pixelcnn.sampling import SAMPLERS
@@ -72,7 +72,8 @@ DATA = typer.Option(
     "--data",
     help="A local .npz in Keras's mnist.npz format (x_train, x_test of any one shape "
     "(n, h, w[, c]), optional y_*), a folder of image files (one subfolder per class, "
-    "optional), or binarized_mnist (tfds's static binarized MNIST); default: MNIST from "
+    "optional), or a tensorflow-datasets image dataset by name (cifar10, fashion_mnist, "
+    "svhn_cropped, ...; binarized_mnist: the static binarized MNIST); default: MNIST from "
     "tensorflow-datasets.",
 )
 BINARIZE = typer.Option(
@@ -359,6 +360,14 @@ def _check_options_apply(ctx, model, likelihood):
         )
 
 
+def _default_levels(data):
+    """Photos (a folder, tfds's cifar10, ...): their 8 bits; digits: binarized."""
+    photos = data is not None and (
+        data.is_dir() or (is_tfds_name(data) and str(data) not in ("mnist", "binarized_mnist"))
+    )
+    return 256 if photos else 2
+
+
 @app.command()
 def train(
     ctx: typer.Context,
@@ -444,7 +453,7 @@ def train(
     levels: Optional[int] = typer.Option(
         None,
         "--levels",
-        show_default="2; 256 for a folder of images",
+        show_default="2 for MNIST; 256 for a folder of images or another tfds dataset",
         help="2: binarized images (each channel > 127.5); 256: 8-bit values (0..255).",
     ),
     likelihood: Optional[Likelihood] = typer.Option(
@@ -473,8 +482,8 @@ def train(
     backend: Optional[Backend] = BACKEND,
 ):
     """Train on MNIST or a folder of images with model.fit (kill-safe; rerun to resume)."""
-    if levels is None:  # a folder of photos: their 8 bits; digits: binarized
-        levels = 256 if data is not None and data.is_dir() else 2
+    if levels is None:
+        levels = _default_levels(data)
     options = dict(locals())  # the parameters are named as TrainConfig's fields
     options.pop("ctx")
     resolved = (

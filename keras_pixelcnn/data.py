@@ -181,6 +181,9 @@ TFDS_MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
 PROBE_TIMEOUT = 5.0  # seconds
 
 
+# Where tensorflow-datasets finds prepared datasets (any other dataset is probed here).
+TFDS_GCS_URL = "https://storage.googleapis.com/tfds-data/"
+
 # tfds's binarized_mnist.py `_URL`.
 BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 
@@ -188,8 +191,10 @@ BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binar
 def _offline_error(reason, name="MNIST"):
     if name == BINARIZED_MNIST:
         advice = "it needs the network once; offline, --data mnist.npz --binarize dynamic"
-    else:
+    elif name == "MNIST":
         advice = "pass --data PATH to a local mnist.npz"
+    else:
+        advice = "pass --data PATH to a local .npz or a folder of images"
     return PixelCNNError(f"could not load {name} with tensorflow-datasets ({reason}); {advice}")
 
 
@@ -264,10 +269,43 @@ def load_tfds(data_dir=None):
     return train["image"][..., 0], train["label"], test["image"][..., 0], test["label"]
 
 
+def is_tfds_name(data):
+    """True when `--data` names a tensorflow-datasets dataset (`cifar10`,
+    `fashion_mnist`, `svhn_cropped`, …) rather than a local file."""
+    text = os.fspath(data)
+    return (
+        not os.path.exists(text)
+        and not text.lower().endswith(".npz")
+        and text[:1].isalpha()
+        and text.count("/") <= 1
+        and all(c.isalnum() or c in "_/.:-" for c in text)
+    )
+
+
+def load_tfds_images(name, data_dir=None):
+    """The train and test splits of any tensorflow-datasets image dataset
+    with an `image` feature (and an optional `label`), as `load_npz`'s four
+    arrays (downloaded on first use; offline, one line that names
+    `--data PATH`)."""
+    train, test = _tfds_splits(name, ["train", "test"], TFDS_GCS_URL, data_dir, shown=name)
+    for split in (train, test):
+        if "image" not in split:
+            raise PixelCNNError(f"tensorflow-datasets' {name} has no `image` feature")
+    labels = [split.get("label") for split in (train, test)]
+    if any(y is not None and y.ndim != 1 for y in labels):
+        labels = [None, None]
+    return train["image"], labels[0], test["image"], labels[1]
+
+
 def load_raw(path=None):
-    """`(x_train, y_train, x_test, y_test)` uint8/int arrays from a Keras
-    `mnist.npz` at `path`, or from tensorflow-datasets when `path` is None."""
-    return load_npz(path) if path else load_tfds()
+    """`(x_train, y_train, x_test, y_test)` uint8/int arrays from an `.npz` at
+    `path`, from tensorflow-datasets' dataset called `path`, or its MNIST when
+    `path` is None."""
+    if not path or os.fspath(path) == "mnist":
+        return load_tfds()
+    if is_tfds_name(path):
+        return load_tfds_images(os.fspath(path))
+    return load_npz(path)
 
 
 def check_binarization(binarization):
@@ -429,7 +467,15 @@ def load_test_split(
     model's `image_shape`; the training split rides along (sample quality
     uses real training digits as its reference). With `"dynamic"` the test
     split holds intensities (see `evaluation.nll.evaluate_dynamic`)."""
-    mnist = load_mnist(path, validation_size=0, binarization=binarization, levels=levels)
+    if path and os.path.isdir(path):  # a folder: the test files' tiles at the model's size
+        if image_shape[0] != image_shape[1]:
+            raise PixelCNNError(
+                f"the model reads {image_shape[0]}×{image_shape[1]} images; a folder of images "
+                "gives square crops"
+            )
+        mnist = load_folder(path, image_shape[0], levels, binarization)
+    else:
+        mnist = load_mnist(path, validation_size=0, binarization=binarization, levels=levels)
     if conditional and not mnist.labeled:
         raise UsageError(f"{path} has no labels; a class-conditional model needs them")
     if tuple(mnist.test.images.shape[1:]) != tuple(image_shape):

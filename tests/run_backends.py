@@ -43,6 +43,7 @@ BACKEND_TESTS = [
     "tests/test_causality.py",
     "tests/test_masked_conv.py",
     "tests/test_pointwise.py",  # JAX's custom gradient
+    "tests/test_colour.py",  # channel masks, colour likelihoods and samplers
     "tests/test_pixelcnn.py",
     "tests/test_gated_pixelcnn.py",
     "tests/test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past",

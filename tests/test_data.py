@@ -40,8 +40,12 @@ def _write(tmp_path, **overrides):
     [
         ({"x_test": None}, "lacks the keys x_test"),
         (
-            {"x_train": np.zeros((10, 28, 27), np.uint8)},
+            {"x_train": np.zeros((10, 28, 27), np.uint8), "y_train": np.zeros(10, np.uint8)},
             r"x_train has shape \(10, 28, 27\) but x_test",
+        ),
+        (
+            {"x_train": np.zeros((64, 28, 28, 2), np.uint8)},
+            r"x_train has shape \(64, 28, 28, 2\), expected \(n, h, w\) or \(n, h, w, c\)",
         ),
         (
             {"x_train": np.zeros((64, 28, 28), np.float32)},

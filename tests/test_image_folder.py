@@ -150,3 +150,38 @@ def test_cli_trains_a_colour_model_on_a_folder_and_generates_from_it(tmp_path):
     assert images.shape == (3, 8, 8, 3) and images.max() > 1 and len(np.unique(images)) > 20
     png = read_png(tmp_path / "g.png")
     assert (png[..., 0] != png[..., 2]).any(), "generate wrote a grey picture"
+
+
+def _readme_command(start):
+    from helpers import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    line = next(line for line in text.splitlines() if line.startswith(start))
+    return line.split()[2:]  # after "python cli.py"
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="training plumbing; the other backends run the model, sampler and NLL tests",
+)
+@pytest.mark.slow
+def test_the_readme_cifar10_recipe_trains_on_tfds_mock_data(tmp_path):
+    """The README's `--data cifar10` command, made tiny by later options (the
+    last value of an option wins), on tensorflow-datasets' mock CIFAR-10:
+    32 × 32 × 3 images at 256 levels (the default for a tfds photo dataset)."""
+    import tensorflow_datasets as tfds
+    from typer.testing import CliRunner
+
+    from keras_pixelcnn.cli import app
+
+    args = _readme_command("python cli.py train --data cifar10")
+    tiny = ["--filters", "4", "--blocks", "1", "--epochs", "1", "--samples", "0"]
+    tiny += ["--validation-size", "4", "--run-dir", str(tmp_path / "run")]
+    with tfds.testing.mock_data(num_examples=12):
+        result = CliRunner().invoke(app, [*args, *tiny])
+    assert result.exit_code == 0, result.output[-2000:]
+    model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert model.input_shape == (None, 32, 32, 3) and model.output_shape == (None, 32, 32, 100)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train_images"] == 8 and metrics["validation_images"] == 4
+    assert metrics["binarization"].startswith("256 levels")
