@@ -508,3 +508,32 @@ def test_colour_model_round_trips_through_a_keras_file(tmp_path):
     x = np.random.default_rng(10).integers(0, 256, (2, H, W, C)).astype("float32")
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
     assert model_likelihood(again) == Categorical(256, 3)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="export runs on TensorFlow")
+def test_colour_saved_model_samples_and_scores_like_the_keras_model(tmp_path):
+    """A categorical colour model exported to a SavedModel: its `sample`
+    gives the cached sampler's images from the same noise (one pass per
+    channel), its `log_prob` the float64 NLL of the Keras model's outputs."""
+    from keras_pixelcnn import export_saved_model
+    from keras_pixelcnn.saved_model import SavedModelSampler
+
+    keras.utils.set_random_seed(11)
+    model = build_pixelcnn(
+        (4, 4, 3), filters=6, num_residual_blocks=1, likelihood=Categorical(4, 3)
+    )
+    _random_weights(model, 0.5)
+    export_saved_model(model, tmp_path / "sm")
+    saved = SavedModelSampler(str(tmp_path / "sm"))
+    assert saved.image_shape == (4, 4, 3)
+    noise = draw_noise(6, noise_shape(model), 12)
+    np.testing.assert_array_equal(
+        saved.sample_noise(noise), make_sampler(model, "fast").sample(noise)
+    )
+    import tensorflow as tf
+
+    x = np.random.default_rng(13).integers(0, 4, (3, 4, 4, 3)).astype("float32")
+    nll = tf.saved_model.load(str(tmp_path / "sm")).signatures["log_prob"](images=tf.constant(x))
+    params = model.predict(x, verbose=0).reshape(-1, 12)
+    expected = -categorical_log_prob64(params, x.reshape(-1, 3), 4, 3).reshape(3, 16).sum(1)
+    np.testing.assert_allclose(nll["nll_nats"].numpy(), expected, rtol=1e-5)
