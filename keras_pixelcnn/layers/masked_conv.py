@@ -29,6 +29,22 @@ def causal_mask(kernel_size, mask_type):
     return mask
 
 
+def check_channel_groups(channel_groups, filters, layer):
+    """Raises `ValueError` (Keras style) unless `channel_groups` is an int
+    >= 1 that divides `filters`."""
+    if (
+        isinstance(channel_groups, bool)
+        or not isinstance(channel_groups, int)
+        or channel_groups < 1
+        or (isinstance(filters, int) and filters % channel_groups)
+    ):
+        raise ValueError(
+            f"Invalid value for argument `channel_groups` of {layer}. Expected an int >= 1 "
+            f"that divides `filters`. Received: channel_groups={channel_groups!r}, "
+            f"filters={filters!r}"
+        )
+
+
 def channel_group_mask(kernel_size, mask_type, in_channels, filters, groups):
     """Returns the (kh, kw, in_channels, filters) 0/1 mask of a masked
     convolution whose channels are split into `groups` ordered groups
@@ -132,17 +148,7 @@ class MaskedConv2D(CausalConv2D):
             )
         if groups != 1:
             raise ValueError(f"MaskedConv2D only supports `groups=1`. Received: groups={groups!r}")
-        if (
-            isinstance(channel_groups, bool)
-            or not isinstance(channel_groups, int)
-            or channel_groups < 1
-            or (isinstance(filters, int) and filters % channel_groups)
-        ):
-            raise ValueError(
-                "Invalid value for argument `channel_groups`. Expected an int >= 1 that "
-                f"divides `filters`. Received: channel_groups={channel_groups!r}, "
-                f"filters={filters!r}"
-            )
+        check_channel_groups(channel_groups, filters, "MaskedConv2D")
         super().__init__(
             filters=filters,
             kernel_size=sizes,

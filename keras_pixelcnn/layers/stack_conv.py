@@ -20,6 +20,7 @@ from keras import ops
 from keras.saving import register_keras_serializable
 
 from keras_pixelcnn.layers.causal_conv import CausalConv2D
+from keras_pixelcnn.layers.masked_conv import channel_group_mask, check_channel_groups
 
 
 def _check(kernel_size, first, cls):
@@ -58,17 +59,7 @@ class _CausalStackConv(CausalConv2D):
                     f"{type(self).__name__} does not support `{name}`. Received: {name}={value!r}"
                 )
         _check(kernel_size, first, type(self).__name__)
-        if (
-            isinstance(channel_groups, bool)
-            or not isinstance(channel_groups, int)
-            or channel_groups < 1
-            or (isinstance(filters, int) and filters % channel_groups)
-        ):
-            raise ValueError(
-                f"Invalid value for argument `channel_groups` of {type(self).__name__}. Expected "
-                f"an int >= 1 that divides `filters`. Received: channel_groups={channel_groups!r}, "
-                f"filters={filters!r}"
-            )
+        check_channel_groups(channel_groups, filters, type(self).__name__)
         super().__init__(
             filters=filters,
             kernel_size=self._taps(kernel_size, first, channel_groups),
@@ -83,8 +74,6 @@ class _CausalStackConv(CausalConv2D):
 
     def build(self, input_shape):
         if self.channel_groups > 1:
-            from keras_pixelcnn.layers.masked_conv import channel_group_mask
-
             if input_shape[-1] % self.channel_groups:
                 raise ValueError(
                     f"{type(self).__name__} with channel_groups={self.channel_groups} needs input "
