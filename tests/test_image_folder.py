@@ -185,3 +185,16 @@ def test_the_readme_cifar10_recipe_trains_on_tfds_mock_data(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train_images"] == 8 and metrics["validation_images"] == 4
     assert metrics["binarization"].startswith("256 levels")
+
+
+def test_a_width_the_colour_masks_cannot_split_is_one_line(tmp_path):
+    root = make_folder(tmp_path / "photos", [(16, 16)] * 5)
+    run = tmp_path / "run"
+    args = ["train", "--data", root, "--run-dir", run, "--model", "pixelcnn", "--levels", "2"]
+    result = run_cli(*args, "--image-size", "8", "--filters", "64")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == (
+        "error: no pixelcnn for (8, 8, 3) images: Invalid value for argument `filters`. With 3 "
+        "ordered channels the width and its half must be multiples of 3. Received: filters=64"
+    )
+    assert not run.exists()

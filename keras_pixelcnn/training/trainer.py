@@ -285,7 +285,11 @@ def _build_or_restore(config, image_shape, num_classes, state, source, print_fn)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
     try:
-        model = prepare_model(build_model(config, image_shape, num_classes), config.distribute)
+        try:
+            built = build_model(config, image_shape, num_classes)
+        except ValueError as e:  # an option the data's shape does not allow: nothing written yet
+            raise UsageError(f"no {config.model} for {image_shape} images: {e}") from None
+        model = prepare_model(built, config.distribute)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     compile_model(model, config.learning_rate, config.lr_decay)
