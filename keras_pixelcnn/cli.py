@@ -473,6 +473,12 @@ def train(
         help="A folder of images: the size of the square crops (random ones for training, "
         "the grid tiles of the validation and test files).",
     ),
+    channels: Optional[int] = typer.Option(
+        None,
+        "--channels",
+        show_default="the files' own",
+        help="A folder of images: convert every file to 1 (grey) or 3 (RGB) channels.",
+    ),
     test_nll: bool = typer.Option(
         True,
         "--test-nll/--no-test-nll",

@@ -316,7 +316,12 @@ def check_binarization(binarization):
 
 
 def load_mnist(
-    path=None, validation_size=VALIDATION_SIZE, binarization="threshold", levels=2, image_size=None
+    path=None,
+    validation_size=VALIDATION_SIZE,
+    binarization="threshold",
+    levels=2,
+    image_size=None,
+    channels=None,
 ):
     """Returns binarized MNIST as train / validation / test `Split`s.
 
@@ -333,6 +338,8 @@ def load_mnist(
             float32; `binarization` must be left at its default).
         image_size: int or None, the crop size of a folder of images
             (`load_folder`; default `DEFAULT_IMAGE_SIZE`).
+        channels: 1, 3 or None, what a folder's files are converted to
+            (None: their own channels, which must then agree).
 
     A `path` that is a folder loads its image files (`load_folder`); an
     `.npz` may hold images of any one shape `(n, h, w[, c])` (`load_npz`).
@@ -351,9 +358,11 @@ def load_mnist(
             raise UsageError("binarized_mnist has 2 levels; drop --levels 256")
         return load_binarized_mnist()
     if path and os.path.isdir(path):
-        return load_folder(path, image_size or DEFAULT_IMAGE_SIZE, levels, binarization)
-    if image_size is not None:
-        raise UsageError("--image-size applies to a folder of images (--data FOLDER)")
+        size = image_size or DEFAULT_IMAGE_SIZE
+        return load_folder(path, size, levels, binarization, channels)
+    for name, value in (("--image-size", image_size), ("--channels", channels)):
+        if value is not None:
+            raise UsageError(f"{name} applies to a folder of images (--data FOLDER)")
     x_train, y_train, x_test, y_test = load_raw(path)
     labeled = y_train is not None and y_test is not None
     if not labeled:
@@ -473,7 +482,7 @@ def load_test_split(
                 f"the model reads {image_shape[0]}×{image_shape[1]} images; a folder of images "
                 "gives square crops"
             )
-        mnist = load_folder(path, image_shape[0], levels, binarization)
+        mnist = load_folder(path, image_shape[0], levels, binarization, image_shape[-1])
     else:
         mnist = load_mnist(path, validation_size=0, binarization=binarization, levels=levels)
     if conditional and not mnist.labeled:

@@ -104,12 +104,27 @@ def test_bad_folders_name_the_problem(tmp_path, setup, message):
         load_mnist(str(root), levels=256, image_size=8)
 
 
+def test_channels_converts_a_mixed_folder(tmp_path):
+    root = make_folder(tmp_path / "mixed", [(16, 16)] * 4)
+    _photo(9, 16, 16, "L").save(root / "z.png")
+    grey = np.asarray(Image.open(root / "z.png"), "float32")
+    data = load_mnist(str(root), levels=256, image_size=8, channels=3)
+    assert data.test.images.shape[-1] == 3
+    assert data.files["test"] == ["photo_02.png", "z.png"]  # default_rng(0) on 5 files
+    # z.png's first tile (after photo_02.png's four): its grey values in R, G and B
+    np.testing.assert_array_equal(data.test.images[4], np.repeat(grey[:8, :8, None], 3, -1))
+    data = load_mnist(str(root), levels=256, image_size=8, channels=1)
+    assert data.test.images.shape[-1] == 1
+
+
 def test_options_that_do_not_apply_are_refused(tmp_path, fake_npz):
     root = make_folder(tmp_path / "photos", [(16, 16)] * 5)
     with pytest.raises(UsageError, match="--binarize dynamic applies to MNIST"):
         load_mnist(str(root), binarization="dynamic", image_size=8)
     with pytest.raises(UsageError, match="--image-size applies to a folder of images"):
         load_mnist(fake_npz, image_size=8)
+    with pytest.raises(UsageError, match="--channels applies to a folder of images"):
+        load_mnist(fake_npz, channels=3)
 
 
 @pytest.mark.skipif(

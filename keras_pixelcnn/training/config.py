@@ -36,6 +36,7 @@ RUN_IDENTITY = (
     "likelihood",
     "mixtures",
     "image_size",
+    "channels",
 )
 # field → the command-line option that sets it (error messages name the option)
 OPTION = {"num_residual_blocks": "blocks", "num_layers": "layers", "num_samples": "samples"}
@@ -76,6 +77,7 @@ class TrainConfig:
     mixtures: int = 10  # logistic-mixture components
     dropout: float = 0.5  # pixelcnn_pp: dropout inside every gated ResNet block
     image_size: int | None = None  # the crops of a folder of images (default 32)
+    channels: int | None = None  # a folder's files converted to 1 or 3 channels (None: as they are)
 
     def resolved_likelihood(self, channels=1):
         """The likelihood name, with the default of `levels` (and, at 2
@@ -148,4 +150,6 @@ class TrainConfig:
             raise UsageError("--conditional needs --model gated or pixelcnn_pp")
         if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
             raise UsageError(f"--dropout must be in [0, 1), got {self.dropout}")
+        if self.channels not in (None, 1, 3):
+            raise UsageError(f"--channels must be 1 or 3, got {self.channels}")
         check_distribute(self.distribute)

@@ -255,7 +255,12 @@ def _setup(config, mnist, overwrite):
     _prepare_run_dir(config, overwrite)
     if mnist is None:
         mnist = data_lib.load_mnist(
-            config.data, config.validation_size, config.binarize, config.levels, config.image_size
+            config.data,
+            config.validation_size,
+            config.binarize,
+            config.levels,
+            config.image_size,
+            config.channels,
         )
     if mnist.levels != config.levels:
         raise UsageError(f"the data has {mnist.levels} levels, not --levels {config.levels}")
