@@ -62,7 +62,7 @@ def _time_reference_rows(sampler, noise, labels, rows):
     import numpy as np
 
     _, h, w, _ = noise.shape
-    initial = np.zeros((len(noise), h, w, 1), "float32")
+    initial = np.zeros((len(noise), *sampler.model.inputs[0].shape[1:]), "float32")
     start = (h - rows) * w
     sampler.sample(noise, labels=labels, initial=initial, start=start)  # compile / warm up
     begin = time.perf_counter()
@@ -75,7 +75,8 @@ def _forward(model, noise, labels):
     at), as a function of no arguments."""
     import numpy as np
 
-    x = (noise[..., :1] < 0.13).astype("float32")
+    channels = model.inputs[0].shape[-1]
+    x = (noise[..., :1] < 0.13).astype("float32") * np.ones(channels, "float32")
     inputs = x if labels is None else [x, np.asarray(labels, "int32")]
     return lambda: model.predict_on_batch(inputs)
 
