@@ -537,3 +537,21 @@ def test_colour_saved_model_samples_and_scores_like_the_keras_model(tmp_path):
     params = model.predict(x, verbose=0).reshape(-1, 12)
     expected = -categorical_log_prob64(params, x.reshape(-1, 3), 4, 3).reshape(3, 16).sum(1)
     np.testing.assert_allclose(nll["nll_nats"].numpy(), expected, rtol=1e-5)
+
+
+def test_colour_completion_keeps_the_rows_above_and_samples_the_rest():
+    """Bug: the start of the hidden part counted in channel values (rows × w × 3)
+    kept three times as many rows as asked."""
+    from keras_pixelcnn import complete
+    from keras_pixelcnn.sampling.reference import ReferenceSampler
+
+    model = _build("pixelcnn-mixture")
+    _random_weights(model, 0.3)
+    images = np.random.default_rng(14).integers(0, 256, (2, H, W, C)).astype("float32")
+    out = complete(model, images, rows=3, num_completions=2, seed=15)
+    np.testing.assert_array_equal(out[:, :, :3], np.repeat(images[:, None, :3], 2, 1))
+    reference = ReferenceSampler(model).sample(
+        draw_noise(4, noise_shape(model), 15), initial=np.repeat(images, 2, 0), start=3 * W
+    )
+    np.testing.assert_array_equal(out.reshape(4, H, W, C), reference)
+    assert (out[:, :, 3] != images[:, None, 3]).mean() > 0.5  # row 3 is drawn, not kept

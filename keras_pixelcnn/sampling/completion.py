@@ -26,7 +26,7 @@ def complete(
 
     Args:
         model: a PixelCNN-family model.
-        images: 0/1 images `(n, h, w, 1)`; rows `[0, rows)` are kept.
+        images: images `(n, h, w, c)` in data units; rows `[0, rows)` are kept.
         rows: int in `[1, h - 1]`, the first hidden row.
         num_completions: int, completions per image.
         labels: the images' labels, for conditional models.
@@ -34,7 +34,7 @@ def complete(
         sampler: "fast" or "reference", or a sampler object.
 
     Returns:
-        float32 array `(n, num_completions, h, w, 1)`.
+        float32 array `(n, num_completions, h, w, c)`.
     """
     images = np.asarray(images, "float32")
     h, w, c = image_shape(model)
@@ -51,9 +51,7 @@ def complete(
     per_image = None if labels is None else np.repeat(np.asarray(labels), num_completions)
     noise = draw_noise(n * num_completions, noise_shape(model), seed)
     s = make_sampler(model, sampler) if isinstance(sampler, str) else sampler
-    out = s.sample(
-        noise, labels=per_image, initial=initial, start=int(rows) * w * c, progress=progress
-    )
+    out = s.sample(noise, labels=per_image, initial=initial, start=int(rows) * w, progress=progress)
     return out.reshape((n, num_completions, h, w, c))
 
 
