@@ -161,7 +161,7 @@ def test_tiny_conditional_fit(fake_npz, tmp_path):
         ({"filters": 0}, "Received: filters=0"),
         ({"num_layers": True}, "Received: num_layers=True"),
         ({"num_classes": 1}, "Received: num_classes=1"),
-        ({"input_shape": (8, 8, 3)}, r"Received: input_shape=\(8, 8, 3\)"),
+        ({"input_shape": (8, 8, 0)}, r"Received: input_shape=\(8, 8, 0\)"),
     ],
 )
 def test_bad_arguments_echo_the_value(kwargs, message):

@@ -173,6 +173,7 @@ def test_fast_multiscale_parameters_match_a_forward_pass():
 
     class Recording:
         noise_channels, levels = inner.noise_channels, inner.levels
+        channels, sequential_channels = inner.channels, inner.sequential_channels
 
         def sample(self, params, noise):
             recorded.append(ops.convert_to_numpy(params)[:, 0, 0])
