@@ -151,8 +151,9 @@ def grid_crops(folder, size):
     return np.concatenate(crops).astype("float32"), np.concatenate(labels)
 
 
-def num_tiles(folder, size):
-    return sum((im.shape[0] // size) * (im.shape[1] // size) for im in folder.images)
+def _tiles(folder, size):
+    """The number of grid tiles of each file."""
+    return np.array([(im.shape[0] // size) * (im.shape[1] // size) for im in folder.images])
 
 
 def random_crops(folder, size, seed, epoch, count=None):
@@ -160,7 +161,7 @@ def random_crops(folder, size, seed, epoch, count=None):
     `size × size` crops, files drawn in proportion to their tile counts:
     a pure function of `(seed, epoch)`."""
     rng = np.random.default_rng([int(seed), int(epoch), CROP_STREAM])
-    tiles = np.array([(im.shape[0] // size) * (im.shape[1] // size) for im in folder.images])
+    tiles = _tiles(folder, size)
     count = int(tiles.sum()) if count is None else count
     which = rng.choice(len(tiles), size=count, p=tiles / tiles.sum())
     c = folder.channels
