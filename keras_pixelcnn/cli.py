@@ -67,6 +67,20 @@ MODEL = typer.Option(
     show_default="the best shipped model",
     help=f"A .keras model; {shipped.PIXELCNN} is the reference PixelCNN.",
 )
+IMAGE_SIZE = typer.Option(
+    None,
+    "--image-size",
+    min=1,
+    show_default="32",
+    help="A folder of images: the size of the square crops (random ones for training, "
+    "the grid tiles of the validation and test files).",
+)
+CHANNELS = typer.Option(
+    None,
+    "--channels",
+    show_default="the files' own",
+    help="A folder of images: convert every file to 1 (grey) or 3 (RGB) channels.",
+)
 DATA = typer.Option(
     None,
     "--data",
@@ -465,20 +479,8 @@ def train(
     mixtures: int = typer.Option(
         10, "--mixtures", min=1, help="Components of the logistic mixture."
     ),
-    image_size: Optional[int] = typer.Option(
-        None,
-        "--image-size",
-        min=1,
-        show_default="32",
-        help="A folder of images: the size of the square crops (random ones for training, "
-        "the grid tiles of the validation and test files).",
-    ),
-    channels: Optional[int] = typer.Option(
-        None,
-        "--channels",
-        show_default="the files' own",
-        help="A folder of images: convert every file to 1 (grey) or 3 (RGB) channels.",
-    ),
+    image_size: Optional[int] = IMAGE_SIZE,
+    channels: Optional[int] = CHANNELS,
     test_nll: bool = typer.Option(
         True,
         "--test-nll/--no-test-nll",
@@ -747,19 +749,31 @@ def show_progress(
 @show_app.command("data")
 def show_data(
     data: Optional[Path] = DATA,
-    num: int = typer.Option(20, "--num", min=1, max=500, help="Number of digits."),
+    num: int = typer.Option(20, "--num", min=1, max=500, help="Number of images."),
+    image_size: Optional[int] = IMAGE_SIZE,
+    channels: Optional[int] = CHANNELS,
     out: Path = typer.Option(Path("data.png"), "--out", help="PNG to write."),
     overwrite: bool = OVERWRITE,
 ):
-    """Original MNIST digits next to their binarized form."""
-    from keras_pixelcnn.data import binarize, load_raw
+    """Training images (of a folder: the crops of epoch 0) next to their binarized form."""
+    from keras_pixelcnn.data import DEFAULT_IMAGE_SIZE, binarize, load_folder, load_raw
     from keras_pixelcnn.figures import save_data_grid
     from keras_pixelcnn.io import check_writable_file
 
     check_writable_file(_png(out), overwrite=overwrite)
-    x_train = load_raw(str(data) if data else None)[0][:num]
-    save_data_grid(x_train, binarize(x_train), out, ncols=min(num, 10))
-    typer.echo(f"wrote {out} ({len(x_train)} training digits)")
+    if data is not None and data.is_dir():
+        if channels not in (None, 1, 3):
+            raise UsageError(f"--channels must be 1 or 3, got {channels}")
+        size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+        images = load_folder(data, size, channels=channels).train.images[:num]
+        what = f"{size}×{size} training crops"
+    else:
+        if image_size is not None or channels is not None:
+            raise UsageError("--image-size and --channels apply to a folder of images")
+        images = load_raw(str(data) if data else None)[0][:num]
+        what = "training images"
+    save_data_grid(images, binarize(images), out, ncols=min(num, 10))
+    typer.echo(f"wrote {out} ({len(images)} {what})")
 
 
 @show_app.command("run")

@@ -117,7 +117,8 @@ def binarize_dynamic(images, seed, draw, stream=TRAIN_STREAM):
 
 
 def binarize(images):
-    """uint8 images (n, h, w) or (n, h, w, 1) → float32 (n, h, w, 1) in {0, 1}."""
+    """uint8 images (n, h, w) or (n, h, w, c) → float32 (n, h, w, c) in {0, 1}:
+    every channel thresholded at 127.5."""
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]

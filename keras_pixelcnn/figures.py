@@ -240,7 +240,7 @@ def save_progress_strip(images, path, num_steps=8, title=None):
 
 
 def save_data_grid(raw, binary, path, ncols=10):
-    """Original grey-level digits next to their binarized form."""
+    """Images as they are (grey or colour, uint8) next to their binarized form."""
     raw = np.asarray(raw, "float32")
     if raw.max() > 1:
         raw = raw / 255.0
@@ -248,7 +248,7 @@ def save_data_grid(raw, binary, path, ncols=10):
         image_grid(raw, ncols=ncols, pad_value=BORDER),
         image_grid(binary, ncols=ncols, pad_value=BORDER),
     ]
-    fig = _panel_figure(panels, ["MNIST (uint8)", "binarized (pixel > 127.5)"])
+    fig = _panel_figure(panels, ["data (uint8)", "binarized (each channel > 127.5)"])
     _save(fig, path)
 
 

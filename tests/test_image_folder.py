@@ -127,6 +127,43 @@ def test_options_that_do_not_apply_are_refused(tmp_path, fake_npz):
         load_mnist(fake_npz, channels=3)
 
 
+def test_show_data_draws_a_folders_training_crops_in_colour(
+    tmp_path, fake_npz, monkeypatch, capsys
+):
+    """`show data --data FOLDER` shows epoch 0's training crops at
+    `--image-size` and their per-channel thresholding, in colour; the folder
+    options are refused for other data (exit 2, one line, nothing written)."""
+    from test_cli import assert_one_line_error, run
+
+    from keras_pixelcnn import figures
+
+    root = make_folder(tmp_path / "photos", [(24, 32)] * 6)
+    shown, real = [], figures.save_data_grid
+
+    def spy(raw, binary, *args, **kwargs):
+        shown.append((raw, binary))
+        return real(raw, binary, *args, **kwargs)
+
+    monkeypatch.setattr(figures, "save_data_grid", spy)
+    out = tmp_path / "d.png"
+    code, stdout, err = run(
+        capsys, "show", "data", "--data", root, "--num", 5, "--image-size", 8, "--out", out
+    )
+    assert code == 0, err
+    assert "5 8×8 training crops" in stdout
+    crops = load_mnist(str(root), levels=256, image_size=8).train.images[:5]
+    raw, binary = shown[0]
+    np.testing.assert_array_equal(raw, crops)
+    np.testing.assert_array_equal(binary, (crops > 127.5).astype("float32"))
+    png = read_png(out)
+    assert (png[..., 0] != png[..., 2]).any(), "show data drew the colour crops in grey"
+    for extra in (["--image-size", 8], ["--channels", 3]):
+        bad = tmp_path / "bad.png"
+        code, _, err = run(capsys, "show", "data", "--data", fake_npz, *extra, "--out", bad)
+        assert_one_line_error(code, err, 2, "--image-size and --channels apply to a folder")
+        assert not bad.exists()
+
+
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="training plumbing; the other backends run the model, sampler and NLL tests",
