@@ -408,6 +408,13 @@ def train(
         help="Per-step decay of the learning rate: rate x decay^step (PixelCNN++: 0.999995); "
         "1 keeps it constant.",
     ),
+    ema: Optional[float] = typer.Option(
+        None,
+        "--ema",
+        help="Polyak averaging (PixelCNN++: 0.9995): validation, best.keras, model.keras and "
+        "the sample grids use this moving average of the weights; training continues from "
+        "the raw weights.",
+    ),
     filters: int = typer.Option(64, "--filters", min=1, help="Hidden channels."),
     num_residual_blocks: int = typer.Option(
         4, "--blocks", min=0, help="pixelcnn: residual blocks; pixelcnn_pp: blocks per scale."

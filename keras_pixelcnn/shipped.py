@@ -14,6 +14,8 @@ PIXELCNN_PP = "pixelcnn_pp.keras"  # 256 levels, discretized logistic mixture
 # best of the standard-benchmark models
 PIXELCNN_PP_DYNAMIC = "pixelcnn_pp_dynamic.keras"
 CLASSIFIER = "mnist_classifier.keras"
+# A colour PixelCNN++ on 32×32 crops of photographs (256 levels, the colour mixture)
+PHOTOS = "photos/pixelcnn_pp_photos.keras"
 # What `generate`, `complete`, `evaluate` and `show progress` use without
 # --model: the best model shipped (test NLL 0.0704 nats/pixel; 96% of its
 # conditional samples are recognized as their label). The reference

@@ -68,6 +68,7 @@ BACKEND_TESTS = [
     "tests/test_training.py::test_tiny_fit_writes_every_output_and_resumes",
     "tests/test_training.py::test_same_seed_same_weights",
     "tests/test_training.py::test_mixed_bfloat16_trains_and_samples",
+    "tests/test_training.py::test_ema_trains_the_raw_weights_and_saves_their_average",
     "tests/test_distribution.py",  # keras.distribution on JAX; refused on torch
     "tests/test_cli.py::test_generate_writes_png_and_npy",
 ]

@@ -74,7 +74,11 @@ def test_wheel_ships_the_package_and_its_models_but_no_top_level_cli(installed):
     wheel, _, _ = installed
     names = zipfile.ZipFile(wheel).namelist()
     assert "keras_pixelcnn/cli.py" in names and "keras_pixelcnn/__main__.py" in names
-    for model in ("pixelcnn.keras", "gated_pixelcnn_conditional.keras", "mnist_classifier.keras"):
+    from keras_pixelcnn import shipped
+
+    models = [value for key, value in vars(shipped).items() if key.isupper()]
+    assert "photos/pixelcnn_pp_photos.keras" in models  # the notebook's colour model
+    for model in models:  # every model the package names, the notebook's colour model too
         assert f"keras_pixelcnn/saved_models/{model}" in names
     assert "cli.py" not in names  # no top-level module named `cli` in site-packages
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/"))]

@@ -99,6 +99,12 @@ def test_same_seed_same_weights(fake_npz, tmp_path):
         ({"model": "transformer"}, "unknown model 'transformer'"),
         ({"lr_decay": 0.0}, r"--lr-decay must be in \(0, 1\], got 0.0"),
         ({"lr_decay": 1.5}, r"--lr-decay must be in \(0, 1\], got 1.5"),
+        ({"ema": 1.0}, r"--ema must be in \(0, 1\), got 1.0"),
+        ({"ema": 0}, r"--ema must be in \(0, 1\), got 0"),
+        (
+            {"ema": 0.99, "distribute": "mirrored"},
+            "--ema is not supported with --distribute mirrored",
+        ),
     ],
 )
 def test_bad_config(tmp_path, kw, message):
@@ -272,3 +278,92 @@ def test_the_learning_rate_decays_per_step_across_a_resume(fake_npz, tmp_path):
     # the schedule is part of the run: another decay does not resume it
     with pytest.raises(PixelCNNError, match="lr-decay=0.5, not 0.9"):
         train(_config(run, epochs=3, learning_rate=1e-2, lr_decay=0.9), mnist=mnist, verbose=0)
+
+
+def _raw_weights_per_step(monkeypatch):
+    """Records the trainable weights after every training step of `train`."""
+    from keras_pixelcnn.training import trainer
+
+    steps = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            steps.append(
+                [np.array(keras.ops.convert_to_numpy(v)) for v in self.model.trainable_variables]
+            )
+
+    build = trainer._callbacks
+    monkeypatch.setattr(trainer, "_callbacks", lambda *a, **k: [Record(), *build(*a, **k)])
+    return steps
+
+
+def _backed_up_raw_weights(run, ema):
+    from keras_pixelcnn.training.resume import load_state, restore
+    from keras_pixelcnn.training.trainer import compile_model
+
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    compile_model(model, 1e-3, ema=ema)
+    restore(model, load_state(run / "backup"))
+    return model
+
+
+def test_ema_trains_the_raw_weights_and_saves_their_average(fake_npz, tmp_path, monkeypatch):
+    """--ema m (Polyak averaging): the raw weights train exactly as without
+    it (bug: `fit` ends by overwriting the weights with the average, so one
+    `fit` per epoch restarted every epoch from it), the backup holds them, and
+    validation, best.keras and model.keras use the average of the raw weights
+    after each step: a_1 = w_1, a_n = m a_(n-1) + (1 - m) w_n. A run resumed
+    after its first epoch ends with the same raw and averaged weights."""
+    mnist = load_mnist(fake_npz, validation_size=16)  # 48 images: 3 steps of 16 per epoch
+    options = dict(epochs=2, num_samples=0, deterministic=True)
+    steps = _raw_weights_per_step(monkeypatch)
+    train(_config(tmp_path / "plain", **options), mnist=mnist, verbose=0, test_nll=False)
+    assert len(steps) == 6
+    raw = steps[:]
+    run = tmp_path / "ema"
+    train(_config(run, ema=0.5, **options), mnist=mnist, verbose=0, test_nll=False)
+    assert len(steps) == 12
+    for with_ema, without in zip(steps[6:], raw):  # the same raw trajectory, step by step
+        for a, b in zip(with_ema, without):
+            np.testing.assert_array_equal(a, b)
+    backed_up = _backed_up_raw_weights(run, 0.5)
+    for value, expected in zip(backed_up.trainable_variables, raw[-1]):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), expected)
+    averages = [raw[0]]
+    for weights in raw[1:]:
+        averages.append(
+            [np.float32(0.5) * a + np.float32(0.5) * w for a, w in zip(averages[-1], weights)]
+        )
+    with open(run / "log.csv") as f:
+        val = [float(row["val_loss"]) for row in csv.DictReader(f)]
+    best = int(np.argmin(val))
+    saved = keras.saving.load_model(run / "model.keras")
+    for value, expected in zip(saved.trainable_variables, averages[3 * best + 2]):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(value), expected, rtol=1e-6, atol=1e-7
+        )
+    # the logged validation loss of each epoch is the averaged weights' loss
+    for epoch, loss in enumerate(val):
+        for variable, value in zip(saved.trainable_variables, averages[3 * epoch + 2]):
+            variable.assign(value)
+        v = mnist.validation.images
+        np.testing.assert_allclose(saved.evaluate(v, v, batch_size=256, verbose=0), loss, rtol=1e-5)
+    # resumed after epoch 1: the same raw weights and averages at the end
+    resumed = tmp_path / "resumed"
+    train(
+        _config(resumed, ema=0.5, **dict(options, epochs=1)), mnist=mnist, verbose=0, test_nll=False
+    )
+    train(_config(resumed, ema=0.5, **options), mnist=mnist, verbose=0, test_nll=False)
+    again = _backed_up_raw_weights(resumed, 0.5)
+    for a, b in zip(
+        again.variables + again.optimizer.variables,
+        backed_up.variables + backed_up.optimizer.variables,
+    ):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    # the average is part of the run: another momentum does not resume it
+    with pytest.raises(PixelCNNError, match="ema=0.5, not 0.9"):
+        train(
+            _config(run, epochs=3, ema=0.9, num_samples=0, deterministic=True),
+            mnist=mnist,
+            verbose=0,
+        )

@@ -1,5 +1,6 @@
 """Training callbacks: per-epoch sample grids, a throughput report, an
-atomic best-model checkpoint, a NaN guard and a deferred Ctrl-C."""
+atomic best-model checkpoint, Polyak averaging, a NaN guard and a deferred
+Ctrl-C."""
 
 import math
 import os
@@ -127,6 +128,83 @@ class BestCheckpoint(keras.callbacks.Callback):
         if value is not None and math.isfinite(value) and value < self.best:
             self.best = float(value)
             save_model(self.model, self.path)
+
+
+class PolyakAveraging:
+    """Polyak averaging on top of Keras's optimizer EMA (`Adam(use_ema=True)`).
+
+    Keras keeps the moving average of the weights in the optimizer and, at
+    the end of every `fit`, overwrites the weights with it
+    (`finalize_variable_values`). Training runs one `fit` per epoch, so each
+    epoch would restart from the average. Two callbacks, placed around the
+    ones that must see the average, keep the raw weights for training:
+
+    - `swap_in` puts the average in for validation and at the end of an epoch
+      (the best checkpoint and the sample grid, placed after it, see it);
+    - `swap_out`, placed before the backup, puts the raw weights back (the
+      backup holds the raw weights and, as optimizer variables, the
+      averages: a resumed run is exact), and again after `fit`'s
+      finalization.
+
+    `keras.callbacks.SwapEMAWeights` swaps the two sets for validation, but
+    leaves `fit`'s finalization to overwrite the raw weights.
+    """
+
+    def __init__(self):
+        self._raw = None  # the raw weights while the average is in the model
+        self._final = None  # the raw weights at the end of the last epoch
+        self.swap_in = _SwapIn(self)
+        self.swap_out = _SwapOut(self)
+
+    def put_average(self, model):
+        if self._raw is None:
+            self._raw = _copies(model.trainable_variables)
+            model.optimizer.finalize_variable_values(model.trainable_variables)
+            for variable in model.trainable_variables:
+                # JAX: `finalize` lets a weight share the average's buffer, which
+                # the next compiled step (validation) donates and so deletes
+                variable.assign(keras.ops.copy(variable.value))
+
+    def put_raw(self, model, values=None):
+        values = values if values is not None else self._raw
+        if values is not None:
+            for variable, value in zip(model.trainable_variables, values):
+                variable.assign(value)
+        self._raw = None
+
+
+def _copies(variables):
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
+
+
+class _SwapIn(keras.callbacks.Callback):
+    def __init__(self, averaging):
+        super().__init__()
+        self.averaging = averaging
+
+    def on_test_begin(self, logs=None):
+        self.averaging.put_average(self.model)
+
+    def on_test_end(self, logs=None):
+        self.averaging.put_raw(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.averaging.put_average(self.model)
+
+
+class _SwapOut(keras.callbacks.Callback):
+    def __init__(self, averaging):
+        super().__init__()
+        self.averaging = averaging
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.averaging._final = self.averaging._raw
+        self.averaging.put_raw(self.model)
+
+    def on_train_end(self, logs=None):  # after `fit` put the average in
+        if self.averaging._final is not None:
+            self.averaging.put_raw(self.model, self.averaging._final)
+            self.averaging._final = None
 
 
 class Diverged(Exception):

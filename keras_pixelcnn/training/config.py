@@ -26,6 +26,7 @@ RUN_IDENTITY = (
     "batch_size",
     "learning_rate",
     "lr_decay",
+    "ema",
     "seed",
     "limit",
     "validation_size",
@@ -57,6 +58,7 @@ class TrainConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     lr_decay: float = 1.0  # the rate at step n: learning_rate * lr_decay**n
+    ema: float | None = None  # Polyak averaging: the momentum of the weights' moving average
     filters: int = 64
     num_residual_blocks: int = 4  # pixelcnn; pixelcnn_pp: gated ResNet blocks per scale
     num_layers: int = 8  # gated
@@ -122,6 +124,16 @@ class TrainConfig:
             raise UsageError(f"--learning-rate must be a positive number, got {self.learning_rate}")
         if not (isinstance(self.lr_decay, (int, float)) and 0 < self.lr_decay <= 1):
             raise UsageError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
+        if self.ema is not None:
+            if isinstance(self.ema, bool) or not (
+                isinstance(self.ema, (int, float)) and 0 < self.ema < 1
+            ):
+                raise UsageError(f"--ema must be in (0, 1), got {self.ema}")
+            if self.distribute != "none":
+                raise UsageError(
+                    f"--ema is not supported with --distribute {self.distribute} (yet); "
+                    "train without one of them"
+                )
         for name, choices in (
             ("model", MODEL_FAMILIES),
             ("precision", PRECISIONS),

@@ -43,6 +43,7 @@ from keras_pixelcnn.training.callbacks import (
     EpochProgress,
     EpochReport,
     NaNGuard,
+    PolyakAveraging,
     SampleGrid,
 )
 from keras_pixelcnn.training.config import RUN_IDENTITY
@@ -104,15 +105,18 @@ def training_loss(model):
     return NegativeLogLikelihood(lik)
 
 
-def compile_model(model, learning_rate, lr_decay=1.0):
+def compile_model(model, learning_rate, lr_decay=1.0, ema=None):
     """Adam at `learning_rate`, decayed by `lr_decay` per step (Keras's
-    schedule of the optimizer's step count, which the backups keep)."""
+    schedule of the optimizer's step count, which the backups keep); with
+    `ema`, Keras's moving average of the weights at that momentum
+    (`use_ema`: the averages are optimizer variables, so backups keep them)."""
     if lr_decay != 1.0:
         learning_rate = keras.optimizers.schedules.ExponentialDecay(
             learning_rate, decay_steps=1, decay_rate=lr_decay
         )
+    average = {"use_ema": True, "ema_momentum": float(ema)} if ema else {}
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate, **average),
         loss=training_loss(model),
         # The fastest setting measured per backend (see runtime.py).
         jit_compile=fastest_jit_compile(),
@@ -297,7 +301,7 @@ def _build_or_restore(config, image_shape, num_classes, state, source, print_fn)
         model = prepare_model(built, config.distribute)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    compile_model(model, config.learning_rate, config.lr_decay)
+    compile_model(model, config.learning_rate, config.lr_decay, config.ema)
     about = f"model {model.name}: {model.count_params():,} parameters"
     if config.distribute == "none":  # one forward pass of h*w + 1 images, on one device
         h, w = image_shape[:2]
@@ -332,14 +336,17 @@ def _callbacks(config, run, num_train, num_pixels, backup, interrupt, best, verb
         else None  # --samples 0: no grids (and no sampler to compile)
     )
     report = EpochReport(num_train, num_pixels, print_fn=print_fn)
+    averaging = PolyakAveraging() if config.ema else None
     callbacks = [
         EpochProgress(config.epochs, verbose),
         NaNGuard(),  # first: nothing after it may save NaN weights
         keras.callbacks.CSVLogger(run.log, append=True),
+        averaging and averaging.swap_in,  # validation, checkpoint and grid: the average
         BestCheckpoint(run.best, best=best),
         grid,
         report,
         *tensorboard_callbacks(run.tensorboard, grid, report),
+        averaging and averaging.swap_out,  # training and backups: the raw weights
         backup,  # the commit point of an epoch
         interrupt,  # last: Ctrl-C lands after the step's or the epoch's backup
     ]
