@@ -123,9 +123,9 @@ def test_sigkill_at_two_points_then_resume_gives_identical_weights(cli, fake_npz
     "family",
     [
         ["--model", "pixelcnn_pp", "--dropout", "0.3", "--no-test-nll"],
-        ["--model", "gated", "--layers", "2", "--binarize", "dynamic"],
+        ["--model", "gated", "--layers", "2", "--ema", "0.9", "--binarize", "dynamic"],
     ],
-    ids=["pixelcnn_pp-dropout", "gated-dynamic"],
+    ids=["pixelcnn_pp-dropout", "gated-dynamic-ema"],
 )
 def test_sigkill_mid_epoch_resume_is_exact_for_every_family(cli, fake_npz, tmp_path, family):
     """Bug: the dropout layers' random state was not in the backup, so a
@@ -133,8 +133,10 @@ def test_sigkill_mid_epoch_resume_is_exact_for_every_family(cli, fake_npz, tmp_p
     run. Killed at global step 9 (last backup: epoch 2, step 2), resumed,
     it ends bit-identical; the resumed epoch's images/s counts the 32 images
     it trained on, not all 48 (bug: 1,227 reported for 150-290 img/s). The
-    gated run also draws a fresh stochastic binarization every epoch: the
-    resumed epoch trains on the same draw."""
+    gated run also draws a fresh stochastic binarization every epoch (the
+    resumed epoch trains on the same draw) and averages its weights (--ema:
+    model.keras holds the average, so the averages in the backup must resume
+    mid-epoch exactly too)."""
     common = list(TRAIN_ARGS)
     if "gated" in family:  # the gated model has no residual blocks: --blocks is refused
         del common[common.index("--blocks") : common.index("--blocks") + 2]
