@@ -41,14 +41,7 @@ def main():
         config = TrainConfig(**json.load(f)["config"])
     if not config.ema:
         parser.error(f"{args.run_dir} was trained without --ema: it holds no averages")
-    mnist = data_lib.load_mnist(
-        config.data,
-        config.validation_size,
-        config.binarize,
-        config.levels,
-        config.image_size,
-        config.channels,
-    )
+    mnist = trainer.load_data(config)
     x = mnist.validation.images[: args.images]
     model = trainer.build_model(config, x.shape[1:], data_lib.NUM_CLASSES)
     trainer.compile_model(model, config.learning_rate, config.lr_decay, config.ema)

@@ -251,6 +251,18 @@ class _Run:
         self.tensorboard = os.path.join(directory, "tensorboard")
 
 
+def load_data(config):
+    """The run's train, validation and test splits, as `config` describes them."""
+    return data_lib.load_mnist(
+        config.data,
+        config.validation_size,
+        config.binarize,
+        config.levels,
+        config.image_size,
+        config.channels,
+    )
+
+
 def _setup(config, mnist, overwrite):
     """Validates everything before anything is written; returns the splits,
     the backup state (or None) and the model to start from (or None)."""
@@ -258,14 +270,7 @@ def _setup(config, mnist, overwrite):
     check_writable_dir(config.run_dir)
     _prepare_run_dir(config, overwrite)
     if mnist is None:
-        mnist = data_lib.load_mnist(
-            config.data,
-            config.validation_size,
-            config.binarize,
-            config.levels,
-            config.image_size,
-            config.channels,
-        )
+        mnist = load_data(config)
     if mnist.levels != config.levels:
         raise UsageError(f"the data has {mnist.levels} levels, not --levels {config.levels}")
     if config.conditional and not mnist.labeled:
