@@ -82,13 +82,16 @@ def grid_cells(png, n_rows, n_cols, size, scale=4, pad=2, top=0):
     return np.stack(cells)
 
 
-def run_python(code, env=None, timeout=300):
-    """Runs `code` in a fresh interpreter with the same backend; returns the result."""
+def run_python(code, env=None, timeout=300, unset=()):
+    """Runs `code` in a fresh interpreter with the same backend (without the
+    variables named in `unset`); returns the result."""
     full_env = dict(os.environ)
     full_env.setdefault("KERAS_BACKEND", keras.backend.backend())
     full_env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if env:
         full_env.update(env)
+    for name in unset:
+        full_env.pop(name, None)
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
