@@ -50,9 +50,12 @@ def main():
     raw = [v.numpy() for v in model.trainable_variables]
     average = [a.numpy() for a in model.optimizer._model_variables_moving_average]
 
-    def loss(weights):
+    def put(weights):
         for variable, value in zip(model.trainable_variables, weights):
             variable.assign(value)
+
+    def loss(weights):
+        put(weights)
         return model.evaluate(x, x, batch_size=250, verbose=0)
 
     print(f"backup at global step {state['global_step']}, {len(x)} validation images")
@@ -64,19 +67,11 @@ def main():
         middle = [(a + b) / 2 for a, b in zip(start, raw)]
         print(f"halfway start-raw  {loss(middle):.4f} nats/dim")
     if args.save_raw:
-        clean = trainer.build_model(config, x.shape[1:], data_lib.NUM_CLASSES)
-        clean.set_weights(_all_weights(model, raw))
-        trainer.compile_model(clean, 1e-3)
-        clean.optimizer.build(clean.trainable_variables)
-        save_model(clean, args.save_raw)
+        put(raw)
+        trainer.compile_model(model, 1e-3)  # a fresh Adam: no averaging, no decay
+        model.optimizer.build(model.trainable_variables)  # zero slots: loads silently
+        save_model(model, args.save_raw)
         print(f"wrote {args.save_raw}")
-
-
-def _all_weights(model, raw):
-    """The model's weights (trainable and not) with the raw trainable ones."""
-    for variable, value in zip(model.trainable_variables, raw):
-        variable.assign(value)
-    return model.get_weights()
 
 
 if __name__ == "__main__":
