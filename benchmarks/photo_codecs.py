@@ -86,7 +86,7 @@ def main():
     args = parser.parse_args()
     model, size = None, args.size
     if args.model:
-        from keras_pixelcnn.saving import load_model
+        from keras_pixelcnn.keras_file import load_model
 
         model = load_model(args.model)
         size = model.input_shape[1]

@@ -23,7 +23,7 @@ import os
 import keras_pixelcnn  # noqa: F401  (registers the layers; before keras, for oneDNN)
 from keras_pixelcnn import data as data_lib
 from keras_pixelcnn import load_model
-from keras_pixelcnn.io import save_model
+from keras_pixelcnn.keras_file import save_model
 from keras_pixelcnn.training import trainer
 from keras_pixelcnn.training.config import TrainConfig
 from keras_pixelcnn.training.resume import load_state, restore

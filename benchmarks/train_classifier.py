@@ -30,7 +30,8 @@ def main():
 
     from keras_pixelcnn.data import load_mnist
     from keras_pixelcnn.evaluation.classifier import build_classifier, train_classifier
-    from keras_pixelcnn.io import save_json, save_model
+    from keras_pixelcnn.atomic import save_json
+    from keras_pixelcnn.keras_file import save_model
 
     mnist = load_mnist(args.data)
     start = time.perf_counter()

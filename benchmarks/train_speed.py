@@ -327,7 +327,7 @@ def main():
                     f"seed model = {need:.0f} GFLOP/s of useful work"
                 )
     if args.json:
-        from keras_pixelcnn.io import save_json
+        from keras_pixelcnn.atomic import save_json
 
         save_json(
             {

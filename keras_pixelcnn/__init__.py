@@ -57,7 +57,7 @@ _API = {
     "make_sampler": "sampling",
     "sample": "sampling",
     "export_saved_model": "export",
-    "load_model": "saving",
+    "load_model": "keras_file",
     "TrainConfig": "training",
     "train": "training",
 }

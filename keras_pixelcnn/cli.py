@@ -196,7 +196,7 @@ def _status(text):
 
 
 def _load(path):
-    from keras_pixelcnn.saving import load_model
+    from keras_pixelcnn.keras_file import load_model
 
     return load_model(path)
 
@@ -233,7 +233,7 @@ def generate(
     backend: Optional[Backend] = BACKEND,
 ):
     """Sample new images from a trained model and save them as a PNG grid."""
-    from keras_pixelcnn.io import check_writable_file
+    from keras_pixelcnn.atomic import check_writable_file
 
     labels = _parse_labels(label)
     _png(out)
@@ -245,7 +245,7 @@ def generate(
     groups = len(labels) if labels and len(labels) > 1 else 1
     total = num * (len(labels) if labels else 1)
     if saved_model is not None:
-        from keras_pixelcnn.saved_model import SavedModelSampler
+        from keras_pixelcnn.serving import SavedModelSampler
 
         if "model" in _given(ctx):
             raise UsageError("pass --model or --saved-model, not both")
@@ -281,8 +281,8 @@ def generate(
 
     import numpy as np
 
+    from keras_pixelcnn.atomic import atomic_path
     from keras_pixelcnn.figures import grid_selection, save_grid
-    from keras_pixelcnn.io import atomic_path
     from keras_pixelcnn.sampling.batches import sample_into
 
     with contextlib.ExitStack() as stack:
@@ -323,7 +323,7 @@ def export(
     backend: Optional[Backend] = BACKEND,
 ):
     """Export a .keras model to a TF SavedModel with sample / log_prob / serve signatures."""
-    from keras_pixelcnn.saved_model import check_export_target
+    from keras_pixelcnn.serving import check_export_target
 
     chosen = backend.value if backend else os.environ.get("KERAS_BACKEND") or "tensorflow"
     if chosen != "tensorflow":
@@ -576,7 +576,7 @@ def evaluate(
     backend: Optional[Backend] = BACKEND,
 ):
     """Exact test NLL (nats/image, nats/pixel, bits/dim) and sample quality."""
-    from keras_pixelcnn.io import check_writable_file, save_json
+    from keras_pixelcnn.atomic import check_writable_file, save_json
 
     if json_out is not None:
         if json_out.suffix != ".json":
@@ -687,7 +687,7 @@ def complete(
     backend: Optional[Backend] = BACKEND,
 ):
     """Hide the bottom of test digits and sample completions."""
-    from keras_pixelcnn.io import check_writable_file
+    from keras_pixelcnn.atomic import check_writable_file
 
     check_writable_file(_png(out), overwrite=overwrite)
     _start(backend)
@@ -730,7 +730,7 @@ def show_progress(
     backend: Optional[Backend] = BACKEND,
 ):
     """The generation-progress strip: images at steps 0, 98, 196, ..., 784."""
-    from keras_pixelcnn.io import check_writable_file
+    from keras_pixelcnn.atomic import check_writable_file
 
     if label is not None and not 0 <= label <= MAX_LABEL:
         raise UsageError(f"--label {label} is out of range; labels are 0-{MAX_LABEL}")
@@ -763,9 +763,9 @@ def show_data(
     overwrite: bool = OVERWRITE,
 ):
     """Training images (of a folder: the crops of epoch 0) next to their binarized form."""
+    from keras_pixelcnn.atomic import check_writable_file
     from keras_pixelcnn.data import DEFAULT_IMAGE_SIZE, binarize, load_folder, load_raw
     from keras_pixelcnn.figures import save_data_grid
-    from keras_pixelcnn.io import check_writable_file
 
     check_writable_file(_png(out), overwrite=overwrite)
     if data is not None and data.is_dir():
@@ -793,8 +793,8 @@ def show_run(
     overwrite: bool = OVERWRITE,
 ):
     """A run's per-epoch sample grids and loss curve as one picture."""
+    from keras_pixelcnn.atomic import check_writable_file
     from keras_pixelcnn.figures import epoch_grids, save_run_figure
-    from keras_pixelcnn.io import check_writable_file
 
     out = _png(out or run_dir / "training.png")
     if not run_dir.is_dir():

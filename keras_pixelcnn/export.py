@@ -24,13 +24,13 @@ import os
 import shutil
 import tempfile
 
-from keras_pixelcnn.errors import UsageError
-from keras_pixelcnn.io import (
+from keras_pixelcnn.atomic import (
     check_output_directory,
     current_umask,
     remove_stale_temps,
     temp_prefix,
 )
+from keras_pixelcnn.errors import UsageError
 
 
 def export_saved_model(model, path, overwrite=False):
@@ -60,7 +60,7 @@ def export_saved_model(model, path, overwrite=False):
         num_classes,
     )
     from keras_pixelcnn.sampling import make_sampler
-    from keras_pixelcnn.saved_model import METADATA, check_export_target
+    from keras_pixelcnn.serving import METADATA, check_export_target
 
     path = os.path.abspath(os.fspath(path))
     check_export_target(path, overwrite)

@@ -15,7 +15,7 @@ import re
 
 import numpy as np
 
-from keras_pixelcnn.io import atomic_path
+from keras_pixelcnn.atomic import atomic_path
 
 UNKNOWN = 0.5  # grey: a pixel not generated / hidden yet
 BORDER = 0.25

@@ -171,7 +171,7 @@ def save_jit_compile_auto(model):
 
     Keras keeps the compile arguments in the private `_compile_config`
     (a `SerializableDict` whose `config` dict `get_compile_config` saves);
-    tests/test_saving.py fails with a clear message if a Keras release
+    tests/test_keras_file.py fails with a clear message if a Keras release
     moves it.
     """
     compile_config = getattr(model, "_compile_config", None)

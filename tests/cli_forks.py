@@ -31,7 +31,7 @@ os.dup2(2, 1)
 sys.path.insert(0, {root!r})
 from keras_pixelcnn.cli import main
 import keras  # noqa: the backend, imported once here
-import keras_pixelcnn.evaluation.nll, keras_pixelcnn.io, keras_pixelcnn.sampling  # noqa
+import keras_pixelcnn.evaluation.nll, keras_pixelcnn.atomic, keras_pixelcnn.sampling  # noqa
 import keras_pixelcnn.training.trainer  # noqa
 print("ready", file=protocol, flush=True)
 for line in sys.stdin:

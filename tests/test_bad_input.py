@@ -6,7 +6,7 @@ wrong, an output exists without --overwrite included; 1: a file or the world
 is wrong), no traceback, no new or partial
 file, and leave the existing files untouched. The checks do not depend on the
 Keras backend: the list runs in the TensorFlow pass of `tests/run_backends.py`
-(loading errors on every backend: test_saving.py).
+(loading errors on every backend: test_keras_file.py).
 """
 
 import os

@@ -115,8 +115,8 @@ def test_evaluate_samples_scores_them(capsys, conditional28, fake_npz, tmp_path)
     from keras_pixelcnn.data import load_test_split
     from keras_pixelcnn.evaluation.classifier import load_classifier
     from keras_pixelcnn.evaluation.sample_quality import sample_quality
+    from keras_pixelcnn.keras_file import load_model
     from keras_pixelcnn.sampling import draw_noise, make_sampler
-    from keras_pixelcnn.saving import load_model
 
     model = load_model(conditional28)
     labels = np.arange(20) % 10

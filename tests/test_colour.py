@@ -516,7 +516,7 @@ def test_colour_saved_model_samples_and_scores_like_the_keras_model(tmp_path):
     gives the cached sampler's images from the same noise (one pass per
     channel), its `log_prob` the float64 NLL of the Keras model's outputs."""
     from keras_pixelcnn import export_saved_model
-    from keras_pixelcnn.saved_model import SavedModelSampler
+    from keras_pixelcnn.serving import SavedModelSampler
 
     keras.utils.set_random_seed(11)
     model = build_pixelcnn(

@@ -53,7 +53,7 @@ try:
 except SystemExit as e:
     assert not e.code, e.code
 keras_side = ("keras_pixelcnn.layers", "keras_pixelcnn.models", "keras_pixelcnn.training.",
-              "keras_pixelcnn.evaluation", "keras_pixelcnn.sampling.", "keras_pixelcnn.saving")
+              "keras_pixelcnn.evaluation", "keras_pixelcnn.sampling.", "keras_pixelcnn.keras_file")
 plain_data = ("keras_pixelcnn.training.config",  # option choices: no Keras
               "keras_pixelcnn.training.distribution",  # the modes; Keras inside functions
               "keras_pixelcnn.sampling.batches")  # batching: NumPy only
@@ -226,7 +226,7 @@ def test_saved_model_gets_the_permissions_of_a_normal_write(exported):
     not read the export. It must get what the umask gives a normal write."""
     import stat
 
-    from keras_pixelcnn.io import current_umask
+    from keras_pixelcnn.atomic import current_umask
 
     _, tmp = exported
     umask = current_umask()
@@ -268,7 +268,7 @@ def test_256_level_pixelcnn_pp_exports_sample_and_log_prob(tmp_path):
     np.save(tmp_path / "x.npy", x)
     code = f"""
 import numpy as np, tensorflow as tf
-from keras_pixelcnn.saved_model import SavedModelSampler
+from keras_pixelcnn.serving import SavedModelSampler
 m = tf.saved_model.load({str(tmp_path / "pp_sm")!r})
 out = m.signatures["log_prob"](images=tf.constant(np.load({str(tmp_path / "x.npy")!r})))
 np.save({str(tmp_path / "nll.npy")!r}, out["nll_nats"].numpy())

@@ -167,7 +167,7 @@ def test_shipped_models_let_plain_keras_pick_each_backends_fast_path():
     """Bug: plain `keras.saving.load_model` of a shipped model on JAX ran
     `predict` op by op (the file said jit_compile=False): the exact NLL of
     1,000 digits took 12.6x TensorFlow's time. Every shipped file says
-    "auto" (what that gives on JAX: test_saving.py; the speed:
+    "auto" (what that gives on JAX: test_keras_file.py; the speed:
     benchmarks/plain_keras_predict.py)."""
     import zipfile
 

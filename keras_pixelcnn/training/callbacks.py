@@ -11,9 +11,10 @@ import time
 import keras
 import numpy as np
 
+from keras_pixelcnn.atomic import atomic_path
 from keras_pixelcnn.data import NUM_CLASSES
 from keras_pixelcnn.figures import image_grid, save_grid
-from keras_pixelcnn.io import atomic_path, save_model
+from keras_pixelcnn.keras_file import save_model
 from keras_pixelcnn.models.contract import is_conditional, noise_shape
 from keras_pixelcnn.sampling import draw_noise, expand_labels, make_sampler
 

@@ -26,9 +26,9 @@ import os
 import keras
 import numpy as np
 
+from keras_pixelcnn.atomic import atomic_path, save_json
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.errors import reason as error_reason
-from keras_pixelcnn.io import atomic_path, save_json
 
 STATE_FILE = "state.json"
 

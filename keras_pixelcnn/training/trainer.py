@@ -25,6 +25,7 @@ import keras
 import numpy as np
 
 from keras_pixelcnn import data as data_lib
+from keras_pixelcnn.atomic import atomic_path, check_writable_dir, save_json
 from keras_pixelcnn.errors import PixelCNNError, UsageError
 from keras_pixelcnn.evaluation.nll import (
     TEST_DRAWS,
@@ -33,7 +34,7 @@ from keras_pixelcnn.evaluation.nll import (
     summarize_nll,
 )
 from keras_pixelcnn.figures import read_history, read_stages, save_loss_curve
-from keras_pixelcnn.io import atomic_path, check_writable_dir, save_json, save_model
+from keras_pixelcnn.keras_file import save_model
 from keras_pixelcnn.models.contract import is_conditional, receptive_field
 from keras_pixelcnn.runtime import fastest_jit_compile
 from keras_pixelcnn.training.callbacks import (
@@ -286,7 +287,7 @@ def _setup(config, mnist, overwrite):
     state = load_state(os.path.join(config.run_dir, "backup"))
     source = None
     if config.init_from and state is None:
-        from keras_pixelcnn.saving import load_model
+        from keras_pixelcnn.keras_file import load_model
 
         source = load_model(config.init_from)  # checked before anything is written
     return mnist, state, source

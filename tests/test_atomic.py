@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from keras_pixelcnn.atomic import check_writable_file, save_json, save_npy
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.io import check_writable_file, save_json, save_npy
 
 pytestmark = pytest.mark.backend_independent
 
@@ -21,7 +21,7 @@ def _killed_writer_temp(tmp_path, name):
     code = (
         "import sys, time\n"
         "sys.path.insert(0, sys.argv[1])\n"
-        "from keras_pixelcnn.io import atomic_path\n"
+        "from keras_pixelcnn.atomic import atomic_path\n"
         "with atomic_path(sys.argv[2]) as tmp:\n"
         "    open(tmp, 'wb').write(b'half')\n"
         "    print(tmp, flush=True)\n"

@@ -4,7 +4,7 @@ import pytest
 from helpers import run_python
 
 from keras_pixelcnn.errors import PixelCNNError
-from keras_pixelcnn.saving import load_model
+from keras_pixelcnn.keras_file import load_model
 
 
 def test_keras_round_trip_in_a_fresh_process(tiny_model, tmp_path):
@@ -107,9 +107,9 @@ print("ok", type(m.get_layer("input_conv")).__name__)
 def test_saved_files_let_plain_keras_pick_each_backends_fast_path(tiny_model, tmp_path):
     """Bug: the .keras file recorded `jit_compile=False` (what `compile`
     resolved on a TensorFlow CPU), so plain `keras.saving.load_model` on JAX
-    ran op by op, 12.6x slower. `io.save_model` records "auto"; reloaded
+    ran op by op, 12.6x slower. `keras_file.save_model` records "auto"; reloaded
     with plain Keras in a fresh JAX process the model compiles with XLA."""
-    from keras_pixelcnn.io import save_model
+    from keras_pixelcnn.keras_file import save_model
 
     model = tiny_model()
     model.compile(optimizer="adam", loss="mse", jit_compile=False)

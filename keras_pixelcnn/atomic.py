@@ -163,13 +163,3 @@ def save_npy(array, path):
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, array)
-
-
-def save_model(model, path):
-    """Saves `model` as a `.keras` file (atomically) whose compile settings
-    say `jit_compile="auto"`: each backend that loads it picks its fast path."""
-    from keras_pixelcnn.runtime import save_jit_compile_auto
-
-    save_jit_compile_auto(model)
-    with atomic_path(path, suffix=".keras") as tmp:
-        model.save(tmp)

@@ -1,12 +1,14 @@
-"""Loading `.keras` models with clear errors for every kind of bad file."""
+"""`.keras` files: saved atomically for every backend's fast path, loaded
+with clear errors for every kind of bad file."""
 
 import os
 import zipfile
 
+from keras_pixelcnn.atomic import atomic_path
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.errors import reason as error_reason
 from keras_pixelcnn.models.contract import check_pixel_model
-from keras_pixelcnn.runtime import use_fastest_jit_compile
+from keras_pixelcnn.runtime import save_jit_compile_auto, use_fastest_jit_compile
 
 
 def load_model(path):
@@ -39,3 +41,11 @@ def load_model(path):
     check_pixel_model(model, path)
     use_fastest_jit_compile(model)
     return model
+
+
+def save_model(model, path):
+    """Saves `model` as a `.keras` file (atomically) whose compile settings
+    say `jit_compile="auto"`: each backend that loads it picks its fast path."""
+    save_jit_compile_auto(model)
+    with atomic_path(path, suffix=".keras") as tmp:
+        model.save(tmp)
