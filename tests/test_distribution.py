@@ -17,8 +17,8 @@ from keras_pixelcnn.training.distribution import check_distribute
 
 BACKEND = keras.backend.backend()
 
-# Trains one step (16 images, global batch 16) and prints the weights' sums
-# and where it saved them. argv: run_dir distribute npz
+# Trains `steps` steps of global batch 16 and prints "ok"; a distributed run also
+# draws its sample grid and test NLL. argv: run_dir distribute npz steps
 ONE_STEP = r"""
 import os, sys
 sys.path.insert(0, {root!r})
@@ -28,10 +28,12 @@ if os.environ["KERAS_BACKEND"] == "tensorflow" and os.environ.get("TWO_CPUS"):
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from keras_pixelcnn import TrainConfig, load_mnist, train
 run_dir, distribute, npz, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+outputs = distribute != "none"  # a single-device run only gives the weights to compare with
 mnist = load_mnist(npz, validation_size=16)
 train(TrainConfig(run_dir=run_dir, epochs=1, batch_size=16, filters=8, num_residual_blocks=1,
-                  num_samples=2, limit=16 * steps, distribute=distribute, deterministic=True),
-      mnist=mnist, verbose=0)
+                  num_samples=2 if outputs else 0, limit=16 * steps, distribute=distribute,
+                  deterministic=True),
+      mnist=mnist, verbose=0, test_nll=outputs)
 print("ok")
 """
 

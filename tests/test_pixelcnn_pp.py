@@ -212,7 +212,7 @@ def test_training_pixelcnn_pp_on_256_levels(tmp_path):
         epochs=1,
         filters=4,
         num_residual_blocks=1,
-        batch_size=16,
+        batch_size=8,  # 24 images: 3 full batches (a partial one would retrace the step)
         num_samples=0,  # no epoch grid (the samplers are tested above)
         conditional=True,
     )

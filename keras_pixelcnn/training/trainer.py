@@ -122,6 +122,9 @@ def compile_model(model, learning_rate, lr_decay=1.0, ema=None):
         # The fastest setting measured per backend (see runtime.py).
         jit_compile=fastest_jit_compile(),
     )
+    # Built now, not inside the first traced step: on TensorFlow a step that
+    # creates variables is traced twice (PixelCNN++: about 15 s more per run).
+    model.optimizer.build(model.trainable_variables)
 
 
 def _prepare_run_dir(config, overwrite):
