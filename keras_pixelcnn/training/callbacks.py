@@ -112,6 +112,10 @@ class EpochReport(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """Saves the model to `path` (atomically) whenever `monitor` improves.
 
+    Not `keras.callbacks.ModelCheckpoint(save_best_only=True)`: it writes the
+    file in place, so a process killed while saving leaves a truncated
+    `best.keras`, and it keeps the backend's `jit_compile` instead of "auto".
+
     Args:
         path: str, a `.keras` file.
         monitor: str, the logged quantity to minimize.
@@ -218,7 +222,11 @@ class Diverged(Exception):
 
 class NaNGuard(keras.callbacks.Callback):
     """Stops training at the first non-finite loss, before any later
-    callback (the backup, the best checkpoint) can save the bad weights."""
+    callback (the backup, the best checkpoint) can save the bad weights.
+
+    Not `keras.callbacks.TerminateOnNaN`: its graceful stop still runs the
+    epoch-end callbacks, and `raise_error=True` raises a `RuntimeError`
+    without the epoch and step that the error line and its advice name."""
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

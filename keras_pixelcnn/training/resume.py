@@ -108,6 +108,11 @@ class TrainingState(keras.callbacks.Callback):
     """Backs up weights + optimizer state at every epoch end and, with
     `every_steps`, every that many training steps.
 
+    Not `keras.callbacks.BackupAndRestore(save_freq=N)`: it restarts an
+    interrupted epoch from its first batch (it records the batch but does
+    not skip it) and keeps no random-layer states, so a resume mid-epoch,
+    or with dropout, would not give the uninterrupted run's weights.
+
     Args:
         directory: str, the backup directory.
         batches_per_epoch: int, steps in a full epoch.

@@ -29,6 +29,10 @@ def tensorboard_callbacks(log_dir, sample_grid, epoch_report):
 class TensorBoardExtras(keras.callbacks.Callback):
     """Logs bits/dim, images/s and the sample grid of each epoch.
 
+    Bits/dim is the loss over ln 2, written here rather than as a compiled
+    metric: a metric adds columns to `log.csv`, and a run started before it
+    would then resume appending rows under its old header.
+
     Args:
         log_dir: str, the TensorBoard directory (`train/` and `validation/`
             below it, as Keras's TensorBoard callback writes them).

@@ -366,7 +366,11 @@ def _fit_epochs(
     model, config, mnist, train_split, validation, callbacks, first_epoch, first_step, verbose
 ):
     """One `fit` per epoch, on that epoch's images in their fixed order.
-    Returns the per-epoch logs of this invocation (the `History`s merged)."""
+    Returns the per-epoch logs of this invocation (the `History`s merged).
+
+    Not one `fit` over a `keras.utils.PyDataset` that redraws the order in
+    `on_epoch_end`: an epoch resumed part-way has fewer steps than the next
+    ones, and `fit` keeps one step count for all epochs."""
     logs = {}
     for epoch in range(first_epoch, config.epochs):
         skip = first_step if epoch == first_epoch else 0
