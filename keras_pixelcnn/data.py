@@ -1,10 +1,13 @@
-"""MNIST from tensorflow-datasets or a local Keras-format `mnist.npz`, binarized
-or at its 256 levels.
+"""The training data: a tensorflow-datasets image dataset by name (MNIST by
+default), a local `.npz` of uint8 `x_train`/`x_test` of any `(n, h, w[, c])`
+shape (Keras's `mnist.npz` layout), or a folder of image files
+(`image_folder.py`), binarized or at its 256 levels. `MNIST` holds the three
+splits of any of them (it is named after the first dataset it held).
 
-Three binarizations (`MNIST.binarization`):
+The binarizations (`MNIST.binarization`):
 
-- ``"threshold"`` (default): `pixel > 127.5` on uint8 data, float32 images in
-  {0, 1} of shape `(n, 28, 28, 1)`.
+- ``"threshold"`` (default for 2 levels): `pixel > 127.5` on uint8 data,
+  float32 images in {0, 1} of shape `(n, h, w, c)`.
 - ``"dynamic"``: the stochastic binarization of the literature, each pixel 1
   with probability value / 255. The train and test splits keep the
   intensities in [0, 1] (`intensities`); training draws a fresh binarization
@@ -17,9 +20,9 @@ Three binarizations (`MNIST.binarization`):
 - ``"static"``: Larochelle's fixed binarized MNIST (tfds `binarized_mnist`,
   50k/10k/10k, no labels), loaded with `--data binarized_mnist`.
 
-The last `VALIDATION_SIZE` (5,000) images of the official training set are
-the validation split; the full 10,000-image test split is kept for the
-reported test NLL.
+The last `VALIDATION_SIZE` (5,000) images of the training set are the
+validation split (a folder splits whole files by a seeded rule instead); the
+whole test split is kept for the reported test NLL.
 """
 
 import contextlib
