@@ -123,7 +123,8 @@ def compile_model(model, learning_rate, lr_decay=1.0, ema=None):
         jit_compile=fastest_jit_compile(),
     )
     # Built now, not inside the first traced step: on TensorFlow a step that
-    # creates variables is traced twice (PixelCNN++: about 15 s more per run).
+    # creates variables is traced twice (a small PixelCNN++ run: about 11 s more,
+    # benchmarks/first_trace.py).
     model.optimizer.build(model.trainable_variables)
 
 
