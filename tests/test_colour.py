@@ -499,6 +499,42 @@ def test_cached_sampler_draws_the_reference_colour_images(name):
     np.testing.assert_array_equal(fast, reference)
 
 
+def test_categorical_colour_samplers_compute_one_channel_group_per_pass():
+    """The per-channel passes of a Categorical model compute only the
+    channel group they sample (`sampling/channel_groups.py`; the equality
+    above proves the images): bug, a layer the check refuses turning every
+    categorical model back to three whole passes (3x the products). The
+    mixture needs one pass and no groups."""
+    for name in MODELS[:4]:  # (PixelCNN++ cannot have a Categorical)
+        loop = make_sampler(_build(name), "fast").loop
+        assert loop.groups == (3 if name.endswith("categorical") else None), name
+    # completion: the known pixels (every channel) kept, the rest as the
+    # reference draws them (bug: a known channel read from the wrong group)
+    model = _build("pixelcnn-categorical")
+    _random_weights(model, 0.3)
+    noise = draw_noise(2, noise_shape(model), 16)
+    initial = np.random.default_rng(17).integers(0, 256, (2, H, W, C)).astype("float32")
+    start = 3 * W + 2
+    fast = make_sampler(model, "fast").sample(noise, initial=initial, start=start)
+    known = initial.reshape(2, -1, C)[:, :start]
+    np.testing.assert_array_equal(fast.reshape(2, -1, C)[:, :start], known)
+    reference = make_sampler(model, "reference").sample(noise, initial=initial, start=start)
+    np.testing.assert_array_equal(fast, reference)
+    # class-conditional: group k of the label's projection joins group k of the stack
+    keras.utils.set_random_seed(18)
+    gated = build_gated_pixelcnn(
+        (4, 4, 3), filters=6, num_layers=2, kernel_size=3, likelihood=Categorical(4, 3),
+        num_classes=3,
+    )  # fmt: skip
+    _random_weights(gated, 0.5)
+    noise, labels = draw_noise(6, noise_shape(gated), 19), np.arange(6) % 3
+    fast = make_sampler(gated, "fast")
+    assert fast.loop.groups == 3
+    reference = make_sampler(gated, "reference").sample(noise, labels=labels)
+    np.testing.assert_array_equal(fast.sample(noise, labels=labels), reference)
+    assert len(np.unique(reference)) == 4
+
+
 def test_colour_model_round_trips_through_a_keras_file(tmp_path):
     model = _build("gated-categorical")
     _random_weights(model, 0.3)

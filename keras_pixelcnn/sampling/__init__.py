@@ -12,7 +12,8 @@ two samplers given the same noise give identical images.
 - `cached.py`: the fast cached sampler, about one forward pass per image,
   for every model of the package: `plan.py` (when each tensor is known,
   read from the graph by `graph.py`) and `loop.py` (computes it, at every
-  scale).
+  scale; `channel_groups.py`: one channel group per pass for a per-channel
+  colour `Categorical`).
 - `batches.py`: the samplers' base, any number of images in bounded batches.
 - `completion.py`: image completion with either sampler.
 - `compile.py`: compiling a function of a model on the current backend.

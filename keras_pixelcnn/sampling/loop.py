@@ -44,7 +44,7 @@ from keras import layers, ops
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D
-from keras_pixelcnn.sampling import graph
+from keras_pixelcnn.sampling import channel_groups, graph
 from keras_pixelcnn.sampling.plan import PIXEL
 
 
@@ -101,7 +101,17 @@ class SamplingLoop:
             if step.op == "conv" and step.source in extra and step.scale > self.rows_per_step:
                 extra[step.source] = max(extra[step.source], step.window.stride - 1)
         self.slots = {t: self.pads[t][0] + extra[t] + 1 for t in self.cached}
-        self.sibling_groups = _sibling_groups(plan.pixel_steps)
+        # A per-channel Categorical colour model: one channel group per pass
+        # (`channel_groups.py`), where its layers allow it.
+        self.groups = channel_groups.channel_groups(plan, likelihood)
+        self.sibling_groups = [] if self.groups else _sibling_groups(plan.pixel_steps)
+        # ... and the pixel tensors whose whole value at the pixel is kept
+        # across the passes: the cached ones and the grouped 1×1s' inputs.
+        self.whole_values = set(self.cached) | {
+            step.inputs[0]
+            for step in plan.pixel_steps
+            if self.groups and channel_groups.pointwise_conv(step, self.groups)
+        }
         self.group_of = {  # a sibling's output -> (its group's index, the group)
             step.out: (k, group) for k, group in enumerate(self.sibling_groups) for step in group
         }
@@ -127,12 +137,13 @@ class SamplingLoop:
         return self.plan.height // scale, self.plan.width // scale
 
     # ------------------------------------------------------------- values
-    def _conv(self, step, src, r, c, ncols, kernel=None):
+    def _conv(self, step, src, r, c, ncols, kernel=None, group=None):
         """Output row r (all `ncols` columns, c = 0) or position (r, c).
 
         `src` is the canvas (the whole image) or a cache, read whole (all its
         slots) with `kernel`, the layer's kernel for the ring's current order
-        of rows (`_ring_kernel`)."""
+        of rows (`_ring_kernel`). `group` (a position only): channel group k
+        of the output alone, `kernel` already cut to it."""
         layer, w = step.layer, step.window
         stride, kw = w.stride, w.left + w.right + 1
         pad_top, pad_left, _ = self.pads[step.source]
@@ -158,6 +169,8 @@ class SamplingLoop:
             out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         else:
             kernel = _kernel(layer)
+            if group is not None:
+                kernel = channel_groups.take_group(kernel, self.groups, group)
             row0 = stride * r.value - w.shift - w.rows + 1 + pad_top
             width = (ncols - 1) * stride + kw
             window = ops.slice(
@@ -170,7 +183,7 @@ class SamplingLoop:
                 out = ops.reshape(out, (-1, 1, 1, kernel.shape[-1]))
             else:
                 out = ops.conv(window, kernel, strides=(1, stride), padding="valid")
-        out = _finish(layer, out)
+        out = _finish(layer, out, None if group is None else self.groups, group)
         if w.zero_row:  # a DownShift gives zeros on the first row
             out = out * ops.cast(r.value >= 1, out.dtype)
         if w.zero_col:
@@ -246,12 +259,13 @@ class SamplingLoop:
             rotations.append(rotated)
         return ops.stack(rotations)
 
-    def _ring_kernel(self, step, values, r):
-        """The kernel for output row r: its window's first input row,
-        `stride * r - shift - rows + 1`, sits in slot `first % slots`."""
+    def _ring_kernel(self, step, values, r, group=None):
+        """The kernel for output row r (its channel group `group`, if
+        given): its window's first input row, `stride * r - shift - rows +
+        1`, sits in slot `first % slots`."""
         w = step.window
         slots = self.slots[step.source]
-        rotations = values[_rings(step)]
+        rotations = values[_rings(step, group)]
         if slots == 1:
             return rotations[0]
         first = r.mod(slots, w.stride, -w.shift - w.rows + 1)
@@ -281,6 +295,11 @@ class SamplingLoop:
         for step in plan.row_steps + plan.pixel_steps:  # once, outside the loops
             if step.op == "conv" and step.source in self.slots:
                 consts[_rings(step)] = self._ring_kernels(step)
+                if self.groups and step in plan.pixel_steps:
+                    for k in range(self.groups):
+                        consts[_rings(step, k)] = channel_groups.take_group(
+                            consts[_rings(step)], self.groups, k
+                        )
         merged = [_merged_kernels(group) for group in self.sibling_groups]
         period = self.rows_per_step
 
@@ -327,7 +346,10 @@ class SamplingLoop:
                 and step.source in self.slots
                 and not phase % min(step.scale, period)
             ):
-                row_values[_ring(step)] = self._ring_kernel(step, consts, rows[step.scale])
+                for k in range(self.groups) if self.groups else [None]:
+                    row_values[_ring(step, k)] = self._ring_kernel(
+                        step, consts, rows[step.scale], k
+                    )
         active = [s for s in plan.scales if phase % min(s, period) == 0]
         columns = min(active[-1], self.max_column_group)
         group_of = self.group_of
@@ -358,7 +380,9 @@ class SamplingLoop:
         kernels = {t: v for t, v in row_values.items() if isinstance(t, tuple)}  # ring kernels
         groups = width // columns
         # A likelihood with ordered channels: the pixel steps run once per
-        # channel, each pass reading the channels written before it.
+        # channel, each pass reading the channels written before it (and
+        # computing only that channel's group where the layers allow it:
+        # `_group_passes`).
         channels = range(plan.image_channels) if self.likelihood.sequential_channels else [None]
 
         def pixel_body(k, state):  # pixels k * columns .. k * columns + columns - 1
@@ -368,6 +392,13 @@ class SamplingLoop:
                 j = k * columns + column
                 cols = columns_of(k, column)
                 row_columns = [(t, next(carried)) for t in inputs]
+                if self.groups:  # one pass per channel group
+                    values = {**consts, **kernels}
+                    values.update(row_columns)
+                    canvas = self._group_passes(
+                        values, caches, canvas, rows, cols[1], noise, initial, start, i, j
+                    )
+                    continue
                 for channel in channels:  # one pass, or one per ordered channel
                     values = {**consts, **kernels}
                     values.update(row_columns)
@@ -393,6 +424,44 @@ class SamplingLoop:
         state = ops.fori_loop(0, groups, pixel_body, state)
         return {"canvas": state["canvas"], "caches": state["caches"]}
 
+    def _group_passes(self, values, caches, canvas, rows, c, noise, initial, start, i, j):
+        """Pixel (i, j) of a model whose pixel steps run one channel group
+        per pass (`channel_groups.py`): pass k computes group k of every
+        pixel tensor and samples colour channel k. `values` holds the
+        constants, ring kernels and row tensors' columns (all channels)."""
+        plan, groups, r = self.plan, self.groups, rows[1]
+        batch = ops.shape(canvas)[0]
+        whole = {}  # tensor id -> its value at the pixel, groups <= k written
+        for k in range(groups):
+            part = {}  # tensor id -> group k of its value at the pixel
+            for step in plan.pixel_steps:
+                layer = step.layer
+                if step.op == "conv":
+                    src = canvas if step.source == plan.image_id else caches[step.source]
+                    kernel = values.get(_ring(step, k))
+                    out = self._conv(step, src, r, c, 1, kernel, group=k)
+                elif channel_groups.pointwise_conv(step, groups):  # reads every group <= k
+                    kernel = ops.reshape(_kernel(layer), (-1, layer.filters))
+                    kernel = channel_groups.take_group(kernel, groups, k)
+                    x = ops.reshape(ops.cast(whole[step.inputs[0]], kernel.dtype), (batch, -1))
+                    out = ops.reshape(ops.matmul(x, kernel), (-1, 1, 1, kernel.shape[-1]))
+                    out = _finish(layer, out, groups, k)
+                else:  # elementwise: group k of each input (a row tensor's, a constant's)
+                    args = {
+                        t: part[t] if t in part else channel_groups.take_group(values[t], groups, k)
+                        for t in step.inputs
+                    }
+                    out = graph.call(step.node, args)
+                part[step.out] = out
+                if step.out in self.whole_values:
+                    whole[step.out] = channel_groups.put_group(whole.get(step.out), out, groups, k)
+                    self._store(caches, step.out, r, c, whole[step.out])
+            canvas = _write_channel(
+                plan, self.likelihood, canvas, part[plan.output_id],
+                noise, initial, start, i, j, self.pads[plan.image_id], k,
+            )  # fmt: skip
+        return canvas
+
 
 class _Row:
     """A row index of `_fill_row`'s program: `g * m + p` at a scale that
@@ -412,14 +481,15 @@ class _Row:
         return (times * self.value + plus) % n
 
 
-def _rings(step):
-    """The key of a convolution's kernels for every ring rotation."""
-    return ("rings", step.out)
+def _rings(step, group=None):
+    """The key of a convolution's kernels for every ring rotation (of the
+    output's channel group `group`, if given)."""
+    return ("rings", step.out) if group is None else ("rings", step.out, group)
 
 
-def _ring(step):
+def _ring(step, group=None):
     """The key of a convolution's kernel for the current row's rotation."""
-    return ("ring", step.out)
+    return ("ring", step.out) if group is None else ("ring", step.out, group)
 
 
 def _window_product(src, col0, kernel, kw):
@@ -475,10 +545,14 @@ def _kernel(layer):
     return layer.window_kernel(value) if isinstance(layer, CausalConv2D) else value
 
 
-def _finish(layer, out):
-    """A convolution's output from its product: bias, then activation."""
+def _finish(layer, out, groups=None, group=None):
+    """A convolution's output from its product: bias (channel group `group`
+    of it, if given), then activation."""
     if layer.use_bias:
-        out = out + ops.cast(layer.bias, out.dtype)
+        bias = (
+            layer.bias if groups is None else channel_groups.take_group(layer.bias, groups, group)
+        )
+        out = out + ops.cast(bias, out.dtype)
     return layer.activation(out) if layer.activation is not None else out
 
 
@@ -513,6 +587,19 @@ def _write_pixel(plan, likelihood, canvas, params, noise, initial, start, i, j, 
     if plan.border:
         value = ops.concatenate([value, ops.ones_like(value[..., :1])], axis=-1)
     return ops.slice_update(canvas, [0, i + top, j + left, 0], value)
+
+
+def _write_channel(plan, likelihood, canvas, params, noise, initial, start, i, j, pads, k):
+    """`_write_pixel` for colour channel k alone, from its own parameters."""
+    batch = ops.shape(canvas)[0]
+    u = ops.slice(noise, [0, i, j, k], [batch, 1, 1, 1])
+    sampled = channel_groups.sample_channel(likelihood, ops.cast(params, "float32"), u)
+    known = ops.slice(initial, [0, i, j, k], [batch, 1, 1, 1])
+    value = ops.where(i * plan.width + j < start, known, ops.cast(sampled, canvas.dtype))
+    if plan.input_transform is not None:
+        value = ops.cast(plan.input_transform(value), canvas.dtype)
+    top, left, _ = pads
+    return ops.slice_update(canvas, [0, i + top, j + left, k], value)
 
 
 def _sibling_groups(pixel_steps):
