@@ -137,13 +137,13 @@ class SamplingLoop:
         return self.plan.height // scale, self.plan.width // scale
 
     # ------------------------------------------------------------- values
-    def _conv(self, step, src, r, c, ncols, kernel=None, group=None):
+    def _conv(self, step, src, r, c, ncols, kernel=None, bias=None):
         """Output row r (all `ncols` columns, c = 0) or position (r, c).
 
         `src` is the canvas (the whole image) or a cache, read whole (all its
         slots) with `kernel`, the layer's kernel for the ring's current order
-        of rows (`_ring_kernel`). `group` (a position only): channel group k
-        of the output alone, `kernel` already cut to it."""
+        of rows (`_ring_kernel`). A channel group of the output alone (a
+        position only): `kernel` (for the canvas too) and `bias` cut to it."""
         layer, w = step.layer, step.window
         stride, kw = w.stride, w.left + w.right + 1
         pad_top, pad_left, _ = self.pads[step.source]
@@ -168,9 +168,7 @@ class SamplingLoop:
             )
             out = ops.conv(ops.cast(window, dtype), kernel, strides=(1, stride), padding="valid")
         else:
-            kernel = _kernel(layer)
-            if group is not None:
-                kernel = channel_groups.take_group(kernel, self.groups, group)
+            kernel = _kernel(layer) if kernel is None else kernel
             row0 = stride * r.value - w.shift - w.rows + 1 + pad_top
             width = (ncols - 1) * stride + kw
             window = ops.slice(
@@ -183,7 +181,7 @@ class SamplingLoop:
                 out = ops.reshape(out, (-1, 1, 1, kernel.shape[-1]))
             else:
                 out = ops.conv(window, kernel, strides=(1, stride), padding="valid")
-        out = _finish(layer, out, None if group is None else self.groups, group)
+        out = _finish(layer, out, bias)
         if w.zero_row:  # a DownShift gives zeros on the first row
             out = out * ops.cast(r.value >= 1, out.dtype)
         if w.zero_col:
@@ -300,6 +298,8 @@ class SamplingLoop:
                         consts[_rings(step, k)] = channel_groups.take_group(
                             consts[_rings(step)], self.groups, k
                         )
+        if self.groups:  # the other kernels and biases of each group, also once
+            consts.update(self._group_kernels())
         merged = [_merged_kernels(group) for group in self.sibling_groups]
         period = self.rows_per_step
 
@@ -424,6 +424,25 @@ class SamplingLoop:
         state = ops.fori_loop(0, groups, pixel_body, state)
         return {"canvas": state["canvas"], "caches": state["caches"]}
 
+    def _group_kernels(self):
+        """Group k's kernel (a matrix) and bias of each pixel convolution,
+        by `("group", step.out, k)`; the kernel is None where the ring
+        kernels serve (a convolution of a cache)."""
+        out = {}
+        for step in self.plan.pixel_steps:
+            layer = step.layer
+            if step.op != "conv" and not channel_groups.pointwise_conv(step, self.groups):
+                continue
+            for k in range(self.groups):
+                kernel = bias = None
+                if step.op != "conv" or step.source not in self.slots:
+                    matrix = ops.reshape(_kernel(layer), (-1, layer.filters))
+                    kernel = channel_groups.take_group(matrix, self.groups, k)
+                if layer.use_bias:
+                    bias = channel_groups.take_group(layer.bias, self.groups, k)
+                out[("group", step.out, k)] = (kernel, bias)
+        return out
+
     def _group_passes(self, values, caches, canvas, rows, c, noise, initial, start, i, j):
         """Pixel (i, j) of a model whose pixel steps run one channel group
         per pass (`channel_groups.py`): pass k computes group k of every
@@ -438,14 +457,14 @@ class SamplingLoop:
                 layer = step.layer
                 if step.op == "conv":
                     src = canvas if step.source == plan.image_id else caches[step.source]
-                    kernel = values.get(_ring(step, k))
-                    out = self._conv(step, src, r, c, 1, kernel, group=k)
+                    kernel, bias = values[("group", step.out, k)]
+                    kernel = values.get(_ring(step, k), kernel)
+                    out = self._conv(step, src, r, c, 1, kernel, bias)
                 elif channel_groups.pointwise_conv(step, groups):  # reads every group <= k
-                    kernel = ops.reshape(_kernel(layer), (-1, layer.filters))
-                    kernel = channel_groups.take_group(kernel, groups, k)
+                    kernel, bias = values[("group", step.out, k)]
                     x = ops.reshape(ops.cast(whole[step.inputs[0]], kernel.dtype), (batch, -1))
                     out = ops.reshape(ops.matmul(x, kernel), (-1, 1, 1, kernel.shape[-1]))
-                    out = _finish(layer, out, groups, k)
+                    out = _finish(layer, out, bias)
                 else:  # elementwise: group k of each input (a row tensor's, a constant's)
                     args = {
                         t: part[t] if t in part else channel_groups.take_group(values[t], groups, k)
@@ -545,14 +564,11 @@ def _kernel(layer):
     return layer.window_kernel(value) if isinstance(layer, CausalConv2D) else value
 
 
-def _finish(layer, out, groups=None, group=None):
-    """A convolution's output from its product: bias (channel group `group`
-    of it, if given), then activation."""
+def _finish(layer, out, bias=None):
+    """A convolution's output from its product: bias (`bias`, a part of
+    the layer's, if given), then activation."""
     if layer.use_bias:
-        bias = (
-            layer.bias if groups is None else channel_groups.take_group(layer.bias, groups, group)
-        )
-        out = out + ops.cast(bias, out.dtype)
+        out = out + ops.cast(layer.bias if bias is None else bias, out.dtype)
     return layer.activation(out) if layer.activation is not None else out
 
 
