@@ -11,7 +11,9 @@ the only part needed: groups < k are final since their own pass, groups
 > k are not read yet (their kernel taps at the current pixel are zero).
 Each pass computes that group alone (a third of the products for RGB) and
 writes it into the tensor's value at the pixel, whose other groups keep the
-earlier passes' values.
+earlier passes' values. The sampler keeps those values group-major (group k
+contiguous, the kernels' input channels permuted to match), so a group is
+written as one slice.
 
 `channel_groups(plan, likelihood)` says whether a model's pixel steps allow
 it; the loop falls back to whole passes where they do not. Only `keras.ops`.
@@ -44,6 +46,10 @@ def channel_groups(plan, likelihood):
         return None
     if transform is not None and (np.ndim(transform.scale) or np.ndim(transform.offset)):
         return None  # a per-channel rescaling: kept for the whole passes
+    pixel = {step.out for step in plan.pixel_steps}
+    for step in plan.row_steps:  # a row step reading a cache would see its group-major order
+        if pixel & {*step.inputs, step.source}:
+            return None
     for step in plan.pixel_steps:
         layer = step.layer
         if step.channels % groups:
@@ -80,19 +86,10 @@ def take_group(value, groups, k):
     return ops.take(value, group_indices(value.shape[-1], groups, k), axis=-1)
 
 
-def put_group(value, part, groups, k):
-    """`value` with its group-k channels replaced by `part` (zeros for the
-    other groups when `value` is None: they are not read before their own
-    pass writes them)."""
-    channels = part.shape[-1] * groups
-    shape = (*ops.shape(part)[:-1], part.shape[-1], groups)
-    spread = ops.broadcast_to(ops.expand_dims(part, -1), shape)
-    if value is None:
-        value = ops.zeros(shape, part.dtype)
-    else:
-        value = ops.reshape(ops.cast(value, part.dtype), shape)
-    mine = (np.arange(groups) == k).astype("bool")
-    return ops.reshape(ops.where(mine, spread, value), (*shape[:-2], channels))
+def group_major(channels, groups):
+    """The channels in group-major order (group 0's, then group 1's, ...):
+    the order of the sampler's caches, where a group is one slice."""
+    return np.concatenate([group_indices(channels, groups, k) for k in range(groups)])
 
 
 def sample_channel(likelihood, params, noise):

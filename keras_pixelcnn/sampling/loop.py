@@ -105,9 +105,10 @@ class SamplingLoop:
         # (`channel_groups.py`), where its layers allow it.
         self.groups = channel_groups.channel_groups(plan, likelihood)
         self.sibling_groups = [] if self.groups else _sibling_groups(plan.pixel_steps)
-        # ... and the pixel tensors whose whole value at the pixel is kept
-        # across the passes: the cached ones and the grouped 1×1s' inputs.
-        self.whole_values = set(self.cached) | {
+        # ... with the channels of its pixel tensors' caches group-major (group
+        # k contiguous: written and read as one slice), and the grouped 1×1s'
+        # inputs kept whole at the pixel across the passes, also group-major.
+        self.whole_values = {
             step.inputs[0]
             for step in plan.pixel_steps
             if self.groups and channel_groups.pointwise_conv(step, self.groups)
@@ -236,13 +237,13 @@ class SamplingLoop:
         )
         return self._conv(step, src, r, c, ncols, kernel)
 
-    def _ring_kernels(self, step):
-        """A convolution's kernel for each rotation of its input's ring: for
-        a window whose first row sits in slot k, slot s gets kernel row
-        `(s - k) % slots` (zeros where that is not a kernel row). Stacked on
-        a leading axis; in `_window_product`'s order for a column-major
-        cache."""
-        kernel = _kernel(step.layer)
+    def _ring_kernels(self, step, kernel=None):
+        """A convolution's kernel (`kernel`, or the layer's) for each rotation
+        of its input's ring: for a window whose first row sits in slot k,
+        slot s gets kernel row `(s - k) % slots` (zeros where that is not a
+        kernel row). Stacked on a leading axis; in `_window_product`'s order
+        for a column-major cache."""
+        kernel = _kernel(step.layer) if kernel is None else kernel
         kh, kw, channels, filters = kernel.shape
         slots = self.slots[step.source]
         zero = ops.zeros_like(kernel[0])
@@ -293,11 +294,12 @@ class SamplingLoop:
         for step in plan.row_steps + plan.pixel_steps:  # once, outside the loops
             if step.op == "conv" and step.source in self.slots:
                 consts[_rings(step)] = self._ring_kernels(step)
-                if self.groups and step in plan.pixel_steps:
+                if self.groups and step in plan.pixel_steps:  # its cache is group-major
+                    kernel = _kernel(step.layer)
+                    order = channel_groups.group_major(kernel.shape[2], self.groups)
+                    rings = self._ring_kernels(step, ops.take(kernel, order, axis=2))
                     for k in range(self.groups):
-                        consts[_rings(step, k)] = channel_groups.take_group(
-                            consts[_rings(step)], self.groups, k
-                        )
+                        consts[_rings(step, k)] = channel_groups.take_group(rings, self.groups, k)
         if self.groups:  # the other kernels and biases of each group, also once
             consts.update(self._group_kernels())
         merged = [_merged_kernels(group) for group in self.sibling_groups]
@@ -437,6 +439,9 @@ class SamplingLoop:
                 kernel = bias = None
                 if step.op != "conv" or step.source not in self.slots:
                     matrix = ops.reshape(_kernel(layer), (-1, layer.filters))
+                    if step.op != "conv":  # a 1×1: its input is kept group-major
+                        order = channel_groups.group_major(matrix.shape[0], self.groups)
+                        matrix = ops.take(matrix, order, axis=0)
                     kernel = channel_groups.take_group(matrix, self.groups, k)
                 if layer.use_bias:
                     bias = channel_groups.take_group(layer.bias, self.groups, k)
@@ -450,7 +455,7 @@ class SamplingLoop:
         constants, ring kernels and row tensors' columns (all channels)."""
         plan, groups, r = self.plan, self.groups, rows[1]
         batch = ops.shape(canvas)[0]
-        whole = {}  # tensor id -> its value at the pixel, groups <= k written
+        whole = {}  # tensor id -> its value at the pixel (group-major), groups <= k written
         for k in range(groups):
             part = {}  # tensor id -> group k of its value at the pixel
             for step in plan.pixel_steps:
@@ -472,9 +477,17 @@ class SamplingLoop:
                     }
                     out = graph.call(step.node, args)
                 part[step.out] = out
+                n = out.shape[-1]  # a group's channels
                 if step.out in self.whole_values:
-                    whole[step.out] = channel_groups.put_group(whole.get(step.out), out, groups, k)
-                    self._store(caches, step.out, r, c, whole[step.out])
+                    value = whole.get(step.out)
+                    if value is None:
+                        value = ops.zeros((batch, 1, 1, n * groups), out.dtype)
+                    whole[step.out] = ops.slice_update(value, [0, 0, 0, k * n], out)
+                if step.out in caches:  # column-major: (columns, batch, slots, channels)
+                    cache, slot = caches[step.out], r.mod(self.slots[step.out])
+                    value = ops.reshape(ops.cast(out, cache.dtype), (1, -1, 1, n))
+                    start_at = [c + self.pads[step.out][1], 0, slot, k * n]
+                    caches[step.out] = ops.slice_update(cache, start_at, value)
             canvas = _write_channel(
                 plan, self.likelihood, canvas, part[plan.output_id],
                 noise, initial, start, i, j, self.pads[plan.image_id], k,
