@@ -293,8 +293,9 @@ class SamplingLoop:
         consts = _constants(plan, labels)
         for step in plan.row_steps + plan.pixel_steps:  # once, outside the loops
             if step.op == "conv" and step.source in self.slots:
-                consts[_rings(step)] = self._ring_kernels(step)
-                if self.groups and step in plan.pixel_steps:  # its cache is group-major
+                if not (self.groups and step in plan.pixel_steps):
+                    consts[_rings(step)] = self._ring_kernels(step)
+                else:  # one pass per group: each group's, for a group-major cache
                     kernel = _kernel(step.layer)
                     order = channel_groups.group_major(kernel.shape[2], self.groups)
                     rings = self._ring_kernels(step, ops.take(kernel, order, axis=2))
