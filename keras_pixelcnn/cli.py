@@ -104,7 +104,7 @@ SAMPLER = typer.Option(
 BACKEND = typer.Option(
     None,
     "--backend",
-    help="Keras backend (default: KERAS_BACKEND). torch samples eagerly, about 7x slower "
+    help="Keras backend (default: KERAS_BACKEND). torch samples eagerly, about 2x slower "
     "than TensorFlow for 8 images.",
 )
 

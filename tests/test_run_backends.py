@@ -8,20 +8,40 @@ from helpers import ROOT
 pytestmark = pytest.mark.backend_independent  # see conftest.py
 
 
-def test_the_two_shards_are_the_whole_suite():
-    (first, second) = [args for _, backend, args in run_backends.plan(["tensorflow"], [])]
-    assert [a for a in second if not a.startswith("--ignore")] == ["tests"]
-    ignored = {a.split("=", 1)[1] for a in second if a.startswith("--ignore=")}
-    assert ignored == set(first) == set(run_backends.SHARD_1)
-    for path in first:  # a renamed file would silently fall out of the first shard
+def test_the_three_shards_are_the_whole_suite():
+    jobs = run_backends.plan(["tensorflow"], [])
+    assert [label for label, _, _ in jobs] == ["tensorflow 1/3", "tensorflow 2/3", "tensorflow 3/3"]
+    *named, rest = [args for _, _, args in jobs]
+    assert [a for a in rest if not a.startswith("--ignore")] == ["tests"]
+    ignored = [a.split("=", 1)[1] for a in rest if a.startswith("--ignore=")]
+    files = [path for args in named for path in args]
+    assert named == run_backends.SHARDS
+    assert sorted(ignored) == sorted(files) and len(set(files)) == len(files)  # no file twice
+    for path in files:  # a renamed file would silently fall out of its shard
         assert (ROOT / path).is_file(), path
+
+
+def test_each_job_gets_its_share_of_the_cores(monkeypatch):
+    """Bug: every job's OpenMP (torch) and XLA (JAX) pools took all the
+    cores, and two jobs at once oversubscribed them."""
+    monkeypatch.setattr(
+        run_backends.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False
+    )
+    assert run_backends.core_shares(2) == [{0, 2}, {1, 3}]
+    assert run_backends.core_shares(1) == [{0, 1, 2, 3}]
+    assert run_backends.core_shares(8) == [{0, 1, 2, 3}] * 8  # fewer cores than jobs: share all
+    env, pin = run_backends.job_env("torch", {1, 3})
+    assert (env["OMP_NUM_THREADS"], env["KERAS_BACKEND"], pin) == ("2", "torch", None)
+    env, pin = run_backends.job_env("jax", {1})
+    assert (env["OMP_NUM_THREADS"], pin) == ("1", {1})
 
 
 def test_jax_and_torch_run_the_backend_tests_and_named_tests_run_unsharded():
     jobs = run_backends.plan(["tensorflow", "jax", "torch"], ["-x"])
     labels = [label for label, _, _ in jobs]
-    assert labels == ["tensorflow 1/2", "tensorflow 2/2", "jax", "torch"]
-    jax, torch = jobs[2][2], jobs[3][2]
+    # longest first: JAX (about 600 s), the shards (about 400 s each), torch
+    assert labels == ["jax", "tensorflow 1/3", "tensorflow 2/3", "tensorflow 3/3", "torch"]
+    jax, torch = jobs[0][2], jobs[4][2]
     assert [a for a in jax if not a.startswith("--deselect=")] == [
         *run_backends.BACKEND_TESTS,
         "-x",
@@ -41,7 +61,7 @@ def test_jax_and_torch_run_the_backend_tests_and_named_tests_run_unsharded():
         assert (ROOT / path).is_file(), path
         assert not name or f"def {name.split('[')[0]}(" in (ROOT / path).read_text(), entry
     full = run_backends.plan(["jax"], [], full=True)
-    assert [label for label, _, _ in full] == ["jax 1/2", "jax 2/2"]
+    assert [label for label, _, _ in full] == ["jax 1/3", "jax 2/3", "jax 3/3"]
     named = run_backends.plan(["tensorflow", "torch"], ["tests/test_lint.py", "-q"])
     assert named == [
         ("tensorflow", "tensorflow", ["tests/test_lint.py", "-q"]),
@@ -52,11 +72,11 @@ def test_jax_and_torch_run_the_backend_tests_and_named_tests_run_unsharded():
 @pytest.mark.parametrize(
     "codes, ok",
     [
-        ({"tensorflow 1/2": 0, "tensorflow 2/2": 0, "torch": 0}, True),
-        ({"tensorflow 1/2": 5, "tensorflow 2/2": 0}, True),  # a -k filter emptied one shard
-        ({"tensorflow 1/2": 0, "tensorflow 2/2": 1}, False),  # a failure in one shard
-        ({"tensorflow 1/2": 5, "tensorflow 2/2": 5}, False),  # nothing ran at all
-        ({"tensorflow 1/2": 0, "tensorflow 2/2": 0, "jax 1/2": 2}, False),  # usage error
+        ({"tensorflow 1/3": 0, "tensorflow 2/3": 0, "tensorflow 3/3": 0, "torch": 0}, True),
+        ({"tensorflow 1/3": 5, "tensorflow 2/3": 0}, True),  # a -k filter emptied one shard
+        ({"tensorflow 1/3": 0, "tensorflow 2/3": 0, "tensorflow 3/3": 1}, False),  # one failed
+        ({"tensorflow 1/3": 5, "tensorflow 2/3": 5}, False),  # nothing ran at all
+        ({"tensorflow 1/3": 0, "tensorflow 2/3": 0, "jax 1/3": 2}, False),  # usage error
         ({}, False),
     ],
 )

@@ -120,3 +120,43 @@ def test_a_keras_without_the_graph_attributes_is_named():
     fake = types.SimpleNamespace(_nodes_by_depth={0: [node]})
     with pytest.raises(PixelCNNError, match=r"Node.arguments is gone.*reference sampler"):
         graph.layer_calls(fake)
+
+
+def test_graph_calls_weightless_layers_directly_in_their_compute_dtype(monkeypatch):
+    """The sampler replays a model's layers once per pixel: a layer without
+    weights skips `Layer.__call__` (its bookkeeping cost a quarter of an
+    eager torch sampler's time), with its float inputs cast as `__call__`
+    casts them (bug: a float32 value reaching a bfloat16 layer)."""
+    from keras.src.layers.layer import Layer
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        image = keras.Input((4, 4, 1))
+        a = layers.Conv2D(2, 1, name="a")(image)
+        b = layers.ReLU(name="b")(a)
+        model = keras.Model(image, layers.Add(name="c")([a, b]))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    called = []
+    real = Layer.__call__
+
+    def recording(self, *args, **kwargs):
+        called.append(self.name)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Layer, "__call__", recording)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 1)).astype("float32")
+    a_value = keras.ops.convert_to_tensor(np.abs(x) - 0.5)  # float32, as a sampler's own op gives
+    values = {id(model.inputs[0]): x}
+    calls = graph.layer_calls(model)
+    values[id(graph.outputs(calls[0])[0])] = a_value
+    for node in calls[1:]:
+        values[id(graph.outputs(node)[0])] = graph.call(node, values)
+    assert called == []  # b and c: no weights, no __call__
+    out = values[id(model.outputs[0])]
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    expected = model.get_layer("c")([a_value, model.get_layer("b")(a_value)])
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(keras.ops.cast(out, "float32")),
+        keras.ops.convert_to_numpy(keras.ops.cast(expected, "float32")),
+    )
