@@ -97,10 +97,15 @@ LEFT_OUT = {
         # sums to 1 (test_likelihoods.py, test_colour_mixture_sums_to_one_and_matches_float64)
         "tests/test_colour.py::test_every_possible_2x2_rgb_image_sums_to_one",
         "tests/test_colour.py::test_every_possible_4x4_image_sums_to_one_under_pixelcnn_pp",
+        # the batch dimension left unknown is TensorFlow's (`reduce_retracing`):
+        # JAX traces each batch size with static shapes, torch runs eagerly
+        "tests/test_fast_sampling.py::test_one_sampler_draws_several_batch_sizes",
+        # a fresh process loading a .keras on this backend:
+        # test_keras_file.py::test_keras_round_trip_in_a_fresh_process; the
+        # conditional model's config is the same on every backend
+        "tests/test_gated_pixelcnn.py::test_conditional_keras_round_trip_in_subprocess",
     ],
     "torch": [
-        # torch runs the sampler eagerly: no traced shape for a new batch size to break
-        "tests/test_fast_sampling.py::test_one_sampler_draws_several_batch_sizes",
         # kept: pixelcnn-categorical (the same group passes, 18 s on torch)
         "tests/test_colour.py::test_cached_sampler_draws_the_reference_colour_images[gated-categorical]",
     ],

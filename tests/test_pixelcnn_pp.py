@@ -151,15 +151,6 @@ def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
     np.testing.assert_array_equal(done, expected)
 
 
-def test_fast_multiscale_sampler_at_28x28():
-    """The real image size: 28 -> 14 -> 7 (odd at the coarsest scale)."""
-    keras.utils.set_random_seed(5)
-    model = build_pixelcnn_pp(filters=2, num_resnets=1, dropout=0.0)
-    noise = draw_noise(2, noise_shape(model), seed=2)
-    fast = make_sampler(model, "fast").sample(noise)
-    np.testing.assert_array_equal(fast, ReferenceSampler(model).sample(noise))
-
-
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="reads the parameters out of an eager run of the sampler (TensorFlow's eager loops)",
