@@ -124,7 +124,7 @@ def test_a_keras_without_the_graph_attributes_is_named():
 
 def test_graph_calls_weightless_layers_directly_in_their_compute_dtype(monkeypatch):
     """The sampler replays a model's layers once per pixel: a layer without
-    weights skips `Layer.__call__` (its bookkeeping cost a quarter of an
+    weights skips `Layer.__call__` (its bookkeeping cost a third of an
     eager torch sampler's time), with its float inputs cast as `__call__`
     casts them (bug: a float32 value reaching a bfloat16 layer)."""
     from keras.src.layers.layer import Layer

@@ -69,7 +69,7 @@ def call(node, values):
     inputs cast to its compute dtype as `Layer.__call__` would: the sampler
     runs these layers once per pixel, and `__call__`'s bookkeeping (argument
     trees, name and autocast scopes) costs more than the layer itself (a
-    quarter of an eager torch sampler's time). A layer with weights keeps
+    third of an eager torch sampler's time). A layer with weights keeps
     `__call__`, which reads its variables in the compute dtype."""
     args, kwargs = node.arguments.fill_in(values)
     layer = node.operation
