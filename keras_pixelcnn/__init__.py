@@ -50,6 +50,7 @@ _API = {
     "Bernoulli": "likelihoods",
     "Categorical": "likelihoods",
     "DiscretizedLogisticMixture": "likelihoods",
+    "NegativeLogLikelihood": "likelihoods",
     "CachedSampler": "sampling.cached",
     "ReferenceSampler": "sampling.reference",
     "complete": "sampling.completion",

@@ -97,6 +97,12 @@ LEFT_OUT = {
         # sums to 1 (test_likelihoods.py, test_colour_mixture_sums_to_one_and_matches_float64)
         "tests/test_colour.py::test_every_possible_2x2_rgb_image_sums_to_one",
         "tests/test_colour.py::test_every_possible_4x4_image_sums_to_one_under_pixelcnn_pp",
+        # a colour PixelCNN++ reads no channel of its own pixel (its mixture
+        # couples them after the network), so three input channels change
+        # nothing its grey case proves on this backend:
+        # test_pixelcnn_pp.py::test_every_position_sees_exactly_its_past
+        # (JAX: 29-36 s, its Jacobians op by op)
+        "tests/test_colour.py::test_every_channel_sees_exactly_its_past[pixelcnn_pp-mixture]",
         # the batch dimension left unknown is TensorFlow's (`reduce_retracing`):
         # JAX traces each batch size with static shapes, torch runs eagerly
         "tests/test_fast_sampling.py::test_one_sampler_draws_several_batch_sizes",

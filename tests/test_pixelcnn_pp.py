@@ -249,12 +249,14 @@ def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
     )
 
 
-@pytest.mark.parametrize("period, columns", [(1, 1), (2, 2), (4, 4)])
+@pytest.mark.parametrize("period, columns", [(1, 1), (2, 2)])
 def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypatch):
     """The default unrolls 4 rows x 2 pixels and recomputes the scale-4
     tensors at both pixels; these compute every scale at every pixel
-    (1 x 1), recompute the scale-4 tensors on two rows too (2 x 2, with a
-    lagging strided reader) or compute each position exactly once (4 x 4)."""
+    (1 x 1), or recompute the scale-4 tensors on two rows too (2 x 2, with
+    a lagging strided reader) while the scale-2 ones are computed once per
+    position, the case a 4 x 4 unrolling would give the scale-4 ones (the
+    same code path, scale-independent; 25 s of the suite as its own case)."""
     model = _mixture_model()
     noise, expected = _mixture_reference(seed=4)
     monkeypatch.setattr(SamplingLoop, "max_period", period)

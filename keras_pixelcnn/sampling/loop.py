@@ -246,17 +246,17 @@ class SamplingLoop:
         kernel = _kernel(step.layer) if kernel is None else kernel
         kh, kw, channels, filters = kernel.shape
         slots = self.slots[step.source]
-        zero = ops.zeros_like(kernel[0])
-        rotations = []
-        for k in range(slots):
-            rows = [(s - k) % slots for s in range(slots)]
-            rotated = ops.stack([kernel[t] if t < kh else zero for t in rows])
-            if step.source in self.column_major:  # column by column, then slot, then channel
-                rotated = ops.reshape(
-                    ops.transpose(rotated, (1, 0, 2, 3)), (kw * slots * channels, filters)
-                )
-            rotations.append(rotated)
-        return ops.stack(rotations)
+        # row kh of `padded` is zeros; one gather for every rotation (slots
+        # x slots slices and stacks made the traced program 10% larger)
+        padded = ops.concatenate([kernel, ops.zeros_like(kernel[:1])], axis=0)
+        rows = [(s - k) % slots for k in range(slots) for s in range(slots)]
+        rotations = ops.take(padded, np.array([t if t < kh else kh for t in rows]), axis=0)
+        rotations = ops.reshape(rotations, (slots, slots, kw, channels, filters))
+        if step.source in self.column_major:  # column by column, then slot, then channel
+            rotations = ops.reshape(
+                ops.transpose(rotations, (0, 2, 1, 3, 4)), (slots, kw * slots * channels, filters)
+            )
+        return rotations
 
     def _ring_kernel(self, step, values, r, group=None):
         """The kernel for output row r (its channel group `group`, if
