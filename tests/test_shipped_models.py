@@ -43,7 +43,19 @@ def test_metrics_file_is_consistent(name):
     assert metrics["epochs"] >= 1
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+# One shipped model per architecture: pixelcnn_dynamic and pixelcnn_pp_dynamic
+# are these architectures with a Bernoulli head, which the tiny models of
+# test_pixelcnn_pp.py sample too (30 s each here on a CPU).
+ONE_PER_ARCHITECTURE = ["pixelcnn", "gated_pixelcnn_conditional", "pixelcnn_pp"]
+
+
+def test_every_shipped_architecture_is_sampled_at_its_size():
+    built = {json.loads((SAVED / f"{n}.json").read_text())["model"] for n in SHIPPED}
+    sampled = {json.loads((SAVED / f"{n}.json").read_text())["model"] for n in ONE_PER_ARCHITECTURE}
+    assert set(ONE_PER_ARCHITECTURE) <= set(SHIPPED) and sampled == built
+
+
+@pytest.mark.parametrize("name", ONE_PER_ARCHITECTURE)
 @pytest.mark.slow
 def test_fast_sampler_reproduces_reference_on_shipped_model(name):
     """The last four rows of two images, given 24 seeded rows: the cached
