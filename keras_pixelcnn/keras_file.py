@@ -8,7 +8,11 @@ from keras_pixelcnn.atomic import atomic_path
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.errors import reason as error_reason
 from keras_pixelcnn.models.contract import check_pixel_model
-from keras_pixelcnn.runtime import save_jit_compile_auto, use_fastest_jit_compile
+from keras_pixelcnn.runtime import (
+    discarded_initial_weights,
+    save_jit_compile_auto,
+    use_fastest_jit_compile,
+)
 
 
 def load_model(path):
@@ -34,7 +38,8 @@ def load_model(path):
     if not zipfile.is_zipfile(path):
         raise PixelCNNError(f"model file {path} is not a .keras archive (corrupt or truncated)")
     try:
-        model = keras.saving.load_model(path, safe_mode=True)
+        with discarded_initial_weights():  # the file's weights replace them
+            model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # Keras raises many types for bad archives
         reason = error_reason(e)
         raise PixelCNNError(f"could not load model {path}: {reason}") from None

@@ -6,6 +6,14 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# JAX (0.5 on) draws with a "partitionable" threefry whose XLA:CPU program
+# takes seconds to compile for each new shape; every weight shape's
+# initializer compiles one, so building a tiny PixelCNN++ took 20 s instead of
+# 3 and test_colour.py + test_gated_pixelcnn.py 230 s instead of 190. The
+# older threefry draws other values from the same seed; no test checks which
+# values a seed gives, only that it gives the same ones (here and in the
+# subprocesses the tests start, which inherit this).
+os.environ.setdefault("JAX_THREEFRY_PARTITIONABLE", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_NPZ = (ROOT / ".." / "shared" / "data" / "mnist.npz").resolve()

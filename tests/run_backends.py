@@ -65,6 +65,7 @@ BACKEND_TESTS = [
     "tests/test_keras_file.py::test_keras_round_trip_in_a_fresh_process",
     "tests/test_keras_file.py::test_loaded_model_keeps_masks",
     "tests/test_keras_file.py::test_loaded_model_compiles_the_fastest_way_of_this_backend",
+    "tests/test_keras_file.py::test_loading_draws_the_discarded_initial_weights_the_cheap_way",
     "tests/test_keras_file.py::test_bad_model_files",
     "tests/test_keras_file.py::test_truncated_model_file",
     "tests/test_keras_file.py::test_unrelated_keras_model_is_rejected",

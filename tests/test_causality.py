@@ -144,3 +144,8 @@ def test_measured_receptive_field_shows_the_blind_spot_and_its_absence():
     assert not (pixelcnn & ~past).any()
     assert pixelcnn[i, j - 1] and pixelcnn[i - 1, j]
     assert (expected & ~pixelcnn).any()  # the blind spot, up and to the right
+    # what `train` prints: the pixels before the centre alone, with the same answer
+    # (bug it catches: an off-by-one in the raised pixels, or a count of the future)
+    for model, full in ((gated_model, gated), (pixelcnn_model, pixelcnn)):
+        assert np.array_equal(receptive_field(model, past_only=True), full & past)
+    assert receptive_field(pixelcnn_model, past_only=True)[i, j - 1]  # the last pixel raised

@@ -36,6 +36,33 @@ def test_loaded_model_keeps_masks(tiny_model, tmp_path):
     ]
 
 
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="a JAX setting")
+def test_loading_draws_the_discarded_initial_weights_the_cheap_way(
+    tiny_model, tmp_path, monkeypatch
+):
+    """The layers' initializers run while a file loads, only to be
+    overwritten: on JAX, `load_model` draws them with the older threefry,
+    which compiles faster (bug: the setting dropped, loading the shipped
+    PixelCNN++ 1.7x slower; or leaked into the user's own JAX code after)."""
+    import jax
+
+    model = tiny_model()
+    model.save(tmp_path / "m.keras")
+    during, plain_load = [], keras.saving.load_model
+
+    def spy(*args, **kwargs):
+        during.append(jax.config.jax_threefry_partitionable)
+        return plain_load(*args, **kwargs)
+
+    monkeypatch.setattr(keras.saving, "load_model", spy)
+    with jax.threefry_partitionable(True):  # JAX's default (the tests run with False)
+        clone = load_model(tmp_path / "m.keras")
+        assert jax.config.jax_threefry_partitionable is True
+    assert during == [False]
+    for a, b in zip(clone.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_loaded_model_compiles_the_fastest_way_of_this_backend(tiny_model, tmp_path):
     """Keras saves the `jit_compile` of the backend that trained the model
     (False from TensorFlow on a CPU); loaded into JAX as it is, every
