@@ -3,8 +3,8 @@
     python tests/run_backends.py            # tensorflow, jax and torch (those installed)
     python tests/run_backends.py -x -k cli  # extra arguments go to pytest
 
-TensorFlow runs the whole suite, split in three shards by file (`SHARDS`,
-and everything else). JAX and torch run `BACKEND_TESTS`: the tests whose outcome
+TensorFlow runs the whole suite, split in three shards by file (`SHARDS`:
+two lists and everything else). JAX and torch run `BACKEND_TESTS`: the tests whose outcome
 can depend on the backend's kernels, tracing and loops (the layers, whole-model
 causality, reference = fast sampler for every family, the likelihoods, the NLL,
 `.keras` files loaded and saved on this backend, `fit` with its seed and mixed
@@ -18,7 +18,8 @@ only the TensorFlow pass runs. `FULL=1` runs everything on every backend.
 `TEST_JOBS` jobs run at once (default: 2, or 1 on a one-core machine). Much of
 the suite waits on one core (process start-up, `import tensorflow`,
 Python-level model building), so two jobs at a time finish sooner on two cores
-than one after the other. Jobs start longest first (`plan`). Each job gets
+than one after the other. Jobs start in `plan`'s order, chosen so
+that the two lanes end together. Each job gets
 its share of the cores (`job_env`): left alone, torch's OpenMP threads take
 every core and spin while they wait, and next to a TensorFlow job a torch test
 ran 3x slower (the whole torch job: 518 -> 186 s). Each job's output is
@@ -117,24 +118,30 @@ LEFT_OUT = {
         "tests/test_colour.py::test_cached_sampler_draws_the_reference_colour_images[gated-categorical]",
     ],
 }
-# The shards of a full pass but the last: the slowest files, each shard
-# about a third of the TensorFlow pass's time (measured with `pytest
-# --durations`). The last shard is every other file, so together they are
-# the whole suite.
+# The shards of a full pass, in the order they start: the files of each
+# (measured with `pytest --durations`); `REST` stands for every file no other
+# shard names, so together they are the whole suite. With JAX started first
+# and torch last, two lanes end together (2026-12-04, a slow spell: JAX 600 s
+# and torch 188 s; these ~960, ~510 and ~335 s): JAX, then the rest, then
+# torch in one lane (~1,295 s), the first shard then the third in the other.
+REST = None
 SHARDS = [
     [
         "tests/test_pixelcnn_pp.py",
         "tests/test_notebook.py",
         "tests/test_resume.py",
-        "tests/test_distribution.py",
-    ],
-    [
-        "tests/test_shipped_models.py",
         "tests/test_export.py",
         "tests/test_readme.py",
         "tests/test_training.py",
-        "tests/test_bad_input.py",
-        "tests/test_install.py",
+        "tests/test_cli.py",
+        "tests/test_fast_sampling.py",
+        "tests/test_keras_file.py",
+    ],
+    REST,
+    [
+        "tests/test_shipped_models.py",
+        "tests/test_runtime.py",
+        "tests/test_image_folder.py",
     ],
 ]
 
@@ -155,9 +162,9 @@ def _left_out(backend):
 
 
 def plan(backends, argv, full=False):
-    """The jobs: (label, backend, pytest arguments), longest first: the
-    JAX pass of `BACKEND_TESTS` (about 600 s here), each shard of a full pass
-    (about 400 s), the torch pass (about 190 s)."""
+    """The jobs: (label, backend, pytest arguments) in their start order:
+    the JAX pass of `BACKEND_TESTS`, the shards of a full pass (`SHARDS`),
+    the torch pass."""
     jobs = []
     for backend in backends:
         if backend != "tensorflow" and not full and not _names_tests(argv):
@@ -165,11 +172,11 @@ def plan(backends, argv, full=False):
         elif _names_tests(argv):
             jobs.append((backend, backend, list(argv)))
         else:
-            n = len(SHARDS) + 1
+            named = [path for files in SHARDS if files is not REST for path in files]
+            rest = ["tests", *(f"--ignore={path}" for path in named)]
             for i, files in enumerate(SHARDS, 1):
-                jobs.append((f"{backend} {i}/{n}", backend, [*files, *argv]))
-            rest = ["tests", *(f"--ignore={path}" for files in SHARDS for path in files)]
-            jobs.append((f"{backend} {n}/{n}", backend, [*rest, *argv]))
+                args = rest if files is REST else files
+                jobs.append((f"{backend} {i}/{len(SHARDS)}", backend, [*args, *argv]))
     order = {"jax": 0, "tensorflow": 1, "torch": 2}
     return sorted(jobs, key=lambda job: order.get(job[1], 1))
 
