@@ -307,6 +307,30 @@ def _backed_up_raw_weights(run, ema):
     return model
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's op determinism")
+def test_deterministic_training_leaves_the_process_as_it_was(fake_npz, tmp_path):
+    """Bug: `train(deterministic=True)` left TensorFlow's op determinism on
+    in the caller's process, which silently turned off XLA for every model it
+    compiled afterwards (found by a test that ran after a training)."""
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    mnist = load_mnist(fake_npz, validation_size=16)
+    seen = []
+    config = _config(tmp_path / "run", epochs=1, num_samples=0, deterministic=True)
+    train(
+        config,
+        mnist=mnist,
+        verbose=0,
+        test_nll=False,
+        print_fn=lambda line: seen.append(is_op_determinism_enabled()),
+    )
+    assert True in seen  # on while it trained (the last lines come after)
+    assert not is_op_determinism_enabled()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(loss="mse", jit_compile=True)
+    assert model.jit_compile is True
+
+
 def test_ema_trains_the_raw_weights_and_saves_their_average(fake_npz, tmp_path, monkeypatch):
     """--ema m (Polyak averaging): the raw weights train exactly as without
     it (bug: `fit` ends by overwriting the weights with the average, so one

@@ -13,6 +13,7 @@ A run directory holds everything a run writes:
     metrics.json       exact test NLL on the full 10,000-image test split
 """
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -212,11 +213,24 @@ def _stages(record, first_epoch, first_step, command):
     return stages
 
 
-def _set_deterministic(enabled):
-    if enabled and keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+@contextlib.contextmanager
+def op_determinism(enabled):
+    """TensorFlow's deterministic ops for the block (`--deterministic`), then
+    the process's setting as it was: left on, it would also turn off XLA
+    (`jit_compile`) for every model the caller compiles afterwards."""
+    if not (enabled and keras.backend.backend() == "tensorflow"):
+        yield
+        return
+    # the public API has no way back (`disable_op_determinism` is not exported)
+    from tensorflow.python.framework import config
 
-        tf.config.experimental.enable_op_determinism()
+    was = config.is_op_determinism_enabled()
+    config.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was:
+            config.disable_op_determinism()
 
 
 def _log_history(csv_path):
@@ -299,7 +313,6 @@ def _setup(config, mnist, overwrite):
 
 def _build_or_restore(config, image_shape, num_classes, state, source, print_fn):
     """Builds and compiles the model; loads the backup or the warm start."""
-    _set_deterministic(config.deterministic)
     keras.utils.set_random_seed(config.seed)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.precision)
@@ -542,7 +555,7 @@ def train(
         )
         return metrics
 
-    with distribution_scope(config.distribute) as replicas:
+    with distribution_scope(config.distribute) as replicas, op_determinism(config.deterministic):
         if replicas > 1:
             print_fn(
                 f"training on {replicas} replicas ({config.distribute}); "
