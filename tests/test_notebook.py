@@ -26,7 +26,7 @@ def test_tutorial_runs_top_to_bottom(tmp_path):
     assert len(params) == 1, "the notebook needs exactly one parameters cell"
     params[0].source = (
         f"DATA = {str(data)!r}\nTRAIN_IMAGES = 64\nVALIDATION = 16\n"
-        "EPOCHS = 1\nPER_CLASS = 1\nSEED = 0\nGRAY_IMAGES = 1\nCOLOUR_IMAGES = 1\n"
+        "EPOCHS = 1\nPER_CLASS = 1\nSEED = 0\nMAP_FILTERS = 4\nGRAY_IMAGES = 1\nCOLOUR_IMAGES = 1\n"
     )
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
