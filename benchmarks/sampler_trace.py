@@ -3,6 +3,7 @@ the first call (XLA compiling it), and the traced program's ops by type.
 
     python benchmarks/sampler_trace.py saved_models/pixelcnn_pp.keras
     python benchmarks/sampler_trace.py saved_models/pixelcnn_pp.keras --no-xla
+    python benchmarks/sampler_trace.py saved_models/pixelcnn_pp.keras --lines 20
 
 The cached sampler's loop bodies unroll `rows_per_step` rows of pixel steps,
 so its first call costs seconds per model (README, "first call s"); the ops
@@ -16,6 +17,7 @@ import collections
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,6 +30,12 @@ def main():
     parser.add_argument("model")
     parser.add_argument("--no-xla", action="store_true", help="compile without XLA")
     parser.add_argument("--top", type=int, default=10, help="op types to list")
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=0,
+        help="also list the package's source lines that made most ops",
+    )
     args = parser.parse_args()
 
     import keras_pixelcnn  # noqa: F401, I001  (first: its runtime options, as in the CLI)
@@ -60,9 +68,16 @@ def main():
     from tensorflow.python.framework import ops as framework_ops
 
     ops, create = collections.Counter(), framework_ops.Graph._create_op_internal
+    lines = collections.Counter()
 
     def counting(graph, op_type, *rest, **kwargs):
         ops[op_type] += 1
+        if args.lines:  # the innermost frame of the package (slows the trace down)
+            ours = [f for f in traceback.extract_stack(limit=40) if "keras_pixelcnn" in f.filename]
+            where = (
+                f"{Path(ours[-1].filename).name}:{ours[-1].lineno} {ours[-1].name}" if ours else "?"
+            )
+            lines[where] += 1
         return create(graph, op_type, *rest, **kwargs)
 
     framework_ops.Graph._create_op_internal = counting
@@ -81,6 +96,8 @@ def main():
     print(
         f"{sum(ops.values()):,} ops: " + ", ".join(f"{k} {v}" for k, v in ops.most_common(args.top))
     )
+    for where, count in lines.most_common(args.lines):
+        print(f"{count:6d}  {where}")
 
 
 if __name__ == "__main__":
