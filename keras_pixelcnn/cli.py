@@ -118,8 +118,9 @@ def _png(path, name="out"):
 def _start(backend, default=None):
     """Selects the backend (before Keras loads) and imports Keras, which
     registers the package's layers, with the backend's start-up chatter hidden."""
-    from keras_pixelcnn.runtime import quiet_import, select_backend
+    from keras_pixelcnn.runtime import quiet_import, sampler_unrolling, select_backend
 
+    sampler_unrolling(1, 1)  # a bad KERAS_PIXELCNN_UNROLL is refused before anything loads
     name = backend.value if backend else os.environ.get("KERAS_BACKEND") or default
     select_backend(name)
     if "keras" in sys.modules or not sys.stderr.isatty():

@@ -17,6 +17,9 @@
   `fast_xla_cpu_convolutions()` keeps convolutions out of YNNPACK (the XLA
   flag `--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`);
   products and element-wise fusions stay with YNNPACK.
+- `KERAS_PIXELCNN_UNROLL` sets how far the cached sampler's loops are
+  unrolled (`sampler_unrolling()`): a compile-time against speed trade, the
+  images are the same.
 """
 
 import contextlib
@@ -86,6 +89,29 @@ def fast_xla_cpu_convolutions():
         return False
     os.environ[XLA_FLAGS_VARIABLE] = f"{flags} {NO_YNN_CONVOLUTIONS}".strip()
     return True
+
+
+UNROLL_VARIABLE = "KERAS_PIXELCNN_UNROLL"
+
+
+def sampler_unrolling(rows, pixels):
+    """The rows × pixels one iteration of the row and pixel loops samples:
+    `KERAS_PIXELCNN_UNROLL` ("ROWSxPIXELS", powers of two) where it is set,
+    else `rows` × `pixels`. Every setting draws the same images; fewer
+    phases make a smaller program, which compiles sooner and samples a
+    multi-scale model slower (benchmarks/README.md, "Sampling speed").
+    Single-scale models always sample one pixel per iteration."""
+    from keras_pixelcnn.errors import UsageError
+
+    text = os.environ.get(UNROLL_VARIABLE, "").strip()
+    if not text:
+        return rows, pixels
+    values = [int(p) if p.strip().isdigit() else 0 for p in text.lower().split("x")]
+    if len(values) != 2 or any(v < 1 or v & (v - 1) for v in values):
+        raise UsageError(
+            f"{UNROLL_VARIABLE} must be ROWSxPIXELS, two powers of two such as 4x2; got {text!r}"
+        )
+    return values[0], values[1]
 
 
 def _configured_backend():

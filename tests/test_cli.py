@@ -119,6 +119,20 @@ def test_usage_errors(capsys, args, code, fragment):
     assert_one_line_error(got, err, code, fragment)
 
 
+def test_a_bad_sampler_unrolling_is_refused_before_training_starts(
+    capsys, fake_npz, tmp_path, monkeypatch
+):
+    """The sample grids' sampler is made after the first epoch; the variable
+    is checked before anything loads."""
+    monkeypatch.setenv("KERAS_PIXELCNN_UNROLL", "3x2")
+    run_dir = tmp_path / "run"
+    args = ["--data", fake_npz, "--run-dir", run_dir, "--epochs", 1, "--validation-size", 16]
+    code, _, err = run(capsys, "train", *args, "--batch-size", 16, "--filters", 4)
+    assert_one_line_error(code, err, 2, "KERAS_PIXELCNN_UNROLL must be ROWSxPIXELS")
+    assert "'3x2'" in err
+    assert not run_dir.exists()
+
+
 def test_missing_model_file(capsys, tmp_path):
     code, _, err = run(
         capsys, "generate", "--model", tmp_path / "no.keras", "--out", tmp_path / "a.png"

@@ -3,6 +3,7 @@ graph with no blind spot, layer checks, save/load, the multi-scale cached
 sampler against the reference, training."""
 
 import functools
+import os
 
 import keras
 import numpy as np
@@ -20,7 +21,6 @@ from keras_pixelcnn.likelihoods import Bernoulli, DiscretizedLogisticMixture
 from keras_pixelcnn.models.contract import likelihood, noise_shape
 from keras_pixelcnn.sampling import draw_noise, make_sampler
 from keras_pixelcnn.sampling.cached import CachedSampler
-from keras_pixelcnn.sampling.loop import SamplingLoop
 from keras_pixelcnn.sampling.reference import ReferenceSampler
 
 S = 8  # the smallest size with all three scales: 8 -> 4 -> 2
@@ -155,10 +155,12 @@ def test_fast_multiscale_sampler_draws_the_reference_images(lik, num_classes):
     keras.backend.backend() != "tensorflow",
     reason="reads the parameters out of an eager run of the sampler (TensorFlow's eager loops)",
 )
-def test_fast_multiscale_parameters_match_a_forward_pass():
+def test_fast_multiscale_parameters_match_a_forward_pass(monkeypatch):
     """Every parameter the sampler drew a pixel with agrees (1e-4) with a
     full forward pass on the finished images (causality makes those the
     parameters of each pixel)."""
+    # run eagerly, the default unrolling executes fewer ops per pixel than 1 x 1
+    monkeypatch.delenv("KERAS_PIXELCNN_UNROLL", raising=False)
     model = _model(lik=DiscretizedLogisticMixture(2))
     fast = CachedSampler(model)
     recorded = []
@@ -249,19 +251,33 @@ def test_multiscale_sampler_refuses_non_causal_and_unknown_layers():
     )
 
 
-@pytest.mark.parametrize("period, columns", [(1, 1), (2, 2)])
-def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypatch):
-    """The default unrolls 4 rows x 2 pixels and recomputes the scale-4
-    tensors at both pixels; these compute every scale at every pixel
-    (1 x 1), or recompute the scale-4 tensors on two rows too (2 x 2, with
-    a lagging strided reader) while the scale-2 ones are computed once per
-    position, the case a 4 x 4 unrolling would give the scale-4 ones (the
-    same code path, scale-independent; 25 s of the suite as its own case)."""
-    model = _mixture_model()
+@functools.cache
+def _default_sampler():
+    """`_mixture_model()`'s cached sampler with the default unrolling users
+    get (4 rows x 2 pixels), compiled once for the tests that share it."""
+    saved = os.environ.pop("KERAS_PIXELCNN_UNROLL", None)
+    try:
+        return CachedSampler(_mixture_model())
+    finally:
+        if saved is not None:
+            os.environ["KERAS_PIXELCNN_UNROLL"] = saved
+
+
+@pytest.mark.parametrize("unroll, period", [(None, 4), ("2x2", 2)])
+def test_multiscale_sampler_unrolling_changes_no_image(unroll, period, monkeypatch):
+    """The other tests sample with the loops unrolled over 1 row x 1 pixel
+    (tests/conftest.py), which computes every scale at every pixel. The
+    default unrolls 4 rows x 2 pixels and recomputes the scale-4 tensors at
+    both pixels; 2 x 2 recomputes them on two rows too (with a lagging
+    strided reader) while the scale-2 ones are computed once per position,
+    the case a 4 x 4 unrolling would give the scale-4 ones (the same code
+    path, scale-independent)."""
     noise, expected = _mixture_reference(seed=4)
-    monkeypatch.setattr(SamplingLoop, "max_period", period)
-    monkeypatch.setattr(SamplingLoop, "max_column_group", columns)
-    sampler = CachedSampler(model)
+    if unroll is None:  # the default users get
+        sampler = _default_sampler()
+    else:
+        monkeypatch.setenv("KERAS_PIXELCNN_UNROLL", unroll)
+        sampler = CachedSampler(_mixture_model())
     assert sampler.rows_per_step == period
     # bug: a scale computed on the wrong row or column phase, a cache moved
     # down at the wrong row, a lagging reader's row offset
@@ -270,18 +286,26 @@ def test_multiscale_sampler_unrolling_changes_no_image(period, columns, monkeypa
 
 def test_multiscale_sampler_calls_stop_between_row_periods(monkeypatch):
     noise, whole = _mixture_reference(seed=4)
-    sampler = make_sampler(_mixture_model(), "fast")  # the default settings
+    sampler = _default_sampler()
     monkeypatch.setattr(sampler, "progress_interval", 0.0)  # one row period per call
     calls = []
     chunked = sampler.sample(noise, progress=lambda done, total: calls.append(done))
     # bug: a call boundary inside a row period, or a period skipped or sampled twice
     np.testing.assert_array_equal(chunked, whole)
-    period = sampler.rows_per_step
-    assert period == 4  # the default: 4 rows per iteration of the row loop
-    assert calls == [S * r for r in range(period, S + 1, period)]
+    assert sampler.rows_per_step == 4  # 4 rows per iteration of the row loop
+    assert calls == [S * r for r in range(4, S + 1, 4)]
     # the caches are rings of the rows still read (a 2-row kernel's row above
     # and the current row; no reader lags at 4 rows per period), not whole maps
     assert max(sampler.loop.slots.values()) == 2
+
+
+@pytest.mark.parametrize("value", ["3x1", "4", "4x2x1", "0x1", "ax2"])
+def test_a_bad_unrolling_is_refused_with_its_value(value, monkeypatch):
+    from keras_pixelcnn.errors import UsageError
+
+    monkeypatch.setenv("KERAS_PIXELCNN_UNROLL", value)
+    with pytest.raises(UsageError, match=f"KERAS_PIXELCNN_UNROLL must be ROWSxPIXELS.*'{value}'"):
+        CachedSampler(_mixture_model())
 
 
 def test_multiscale_sampler_needs_a_size_divisible_by_its_scales():

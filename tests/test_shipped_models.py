@@ -59,13 +59,15 @@ def test_every_shipped_architecture_is_sampled_at_its_size():
 
 @pytest.mark.parametrize("name", ONE_PER_ARCHITECTURE)
 @pytest.mark.slow
-def test_fast_sampler_reproduces_reference_on_shipped_model(name):
+def test_fast_sampler_reproduces_reference_on_shipped_model(name, monkeypatch):
     """The last four rows of two images, given 24 seeded rows: the cached
     sampler fills its caches from the given rows and then draws what the
     reference draws with 112 full forward passes (every scale of the
     PixelCNN++ has a row in them: 24-27, 12-13, 6; the real image size,
     28 -> 14 -> 7, odd at the coarsest scale; the tiny models of
-    test_fast_sampling.py and test_pixelcnn_pp.py cover the first rows)."""
+    test_fast_sampling.py and test_pixelcnn_pp.py cover the first rows),
+    with the loops unrolled as users get them (tests/conftest.py)."""
+    monkeypatch.delenv("KERAS_PIXELCNN_UNROLL", raising=False)
     model = load_model(SAVED / f"{name}.keras")
     noise = draw_noise(2, noise_shape(model), seed=11)
     labels = [3, 8] if is_conditional(model) else None

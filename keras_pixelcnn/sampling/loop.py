@@ -15,7 +15,8 @@ shifted convolutions and doubles it back with transposed ones):
 A scale-s tensor's position is complete at the first image pixel that maps
 to it, so it is computed there; the row and pixel loops are unrolled over
 static phases (`max_period` rows × `max_column_group` pixels, 4 × 2 by
-default, 1 × 1 for a single-scale model) so that no branch is needed to
+default or `KERAS_PIXELCNN_UNROLL`, 1 × 1 for a single-scale model) so that
+no branch is needed to
 know where that is. A scale coarser than the unrolling is recomputed at the
 first pixel of each unrolled block inside its position: the same value each
 time. Each cache is a ring of the rows its readers still need at its scale
@@ -44,6 +45,7 @@ from keras import layers, ops
 
 from keras_pixelcnn.errors import PixelCNNError
 from keras_pixelcnn.layers import CausalConv2D
+from keras_pixelcnn.runtime import sampler_unrolling
 from keras_pixelcnn.sampling import channel_groups, graph
 from keras_pixelcnn.sampling.plan import PIXEL
 
@@ -70,6 +72,7 @@ class SamplingLoop:
     max_period = 4
 
     def __init__(self, plan, likelihood):
+        period, columns = sampler_unrolling(self.max_period, self.max_column_group)
         self.plan, self.likelihood = plan, likelihood
         self.info = plan.info
         self.pads = {plan.image_id: [0, 0, 0]}
@@ -92,7 +95,8 @@ class SamplingLoop:
                 f"the fast sampler needs an image size divisible by every scale "
                 f"{scales} of the model; got {plan.height}x{plan.width}"
             )
-        self.rows_per_step = min(scales[-1], self.max_period)
+        self.rows_per_step = min(scales[-1], period)
+        self.column_group = columns
         # Each cache is a ring of `slots` rows (row k in slot k % slots): the
         # current row, the `top` rows above it that its readers need, and
         # one more per row a strided reader that recomputes lags behind.
@@ -322,7 +326,7 @@ class SamplingLoop:
         A scale-s tensor is computed only where its position starts, on rows
         with `i % s == 0` and there on columns with `j % s == 0`. Both phases
         are static: the row loop unrolls `rows_per_step` rows and the pixel
-        loop a group of consecutive pixels (up to `max_column_group`). A scale
+        loop a group of consecutive pixels (up to `column_group`). A scale
         coarser than that is recomputed at the first row (column) of each
         period (group) within its position: the same value each time, as its
         inputs are complete at the first.
@@ -355,7 +359,7 @@ class SamplingLoop:
                         step, consts, rows[step.scale], k
                     )
         active = [s for s in plan.scales if phase % min(s, period) == 0]
-        columns = min(active[-1], self.max_column_group)
+        columns = min(active[-1], self.column_group)
         group_of = self.group_of
         scales = plan.scales
 
