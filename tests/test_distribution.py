@@ -70,6 +70,25 @@ def _assert_same_weights(a, b, atol=1e-5):
         np.testing.assert_allclose(x, y, atol=atol, rtol=0)
 
 
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    from conftest import make_fake_mnist
+
+    path = tmp_path_factory.mktemp("data") / "mnist.npz"
+    np.savez(path, **make_fake_mnist())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def single(data, tmp_path_factory):
+    """The weights two steps of global batch 16 give on one device: what the
+    distributed runs are compared with (run once for the tests of this module)."""
+    run_dir = tmp_path_factory.mktemp("single")
+    result = _run(run_dir, "none", data, steps=2)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
 def test_unknown_mode_and_wrong_backend():
     with pytest.raises(PixelCNNError, match="unknown distribution mode 'horovod'"):
         check_distribute("horovod")
@@ -84,9 +103,8 @@ def test_multi_worker_needs_tf_config(monkeypatch):
         check_distribute("multi-worker", backend="tensorflow")
 
 
-@pytest.mark.parametrize("steps", [2])
 @pytest.mark.slow
-def test_two_replicas_equal_one_device(fake_npz, tmp_path, steps):
+def test_two_replicas_equal_one_device(data, single, tmp_path):
     """Global batch 16 on two replicas (8 each) gives the weights of batch 16
     on one device (two steps: the second one uses all-reduced Adam state)."""
     if BACKEND == "tensorflow":
@@ -95,11 +113,9 @@ def test_two_replicas_equal_one_device(fake_npz, tmp_path, steps):
         mode, env = "data-parallel", {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     else:
         pytest.skip(f"no distribution engine for {BACKEND}")
-    single = _run(tmp_path / "single", "none", fake_npz, steps)
-    assert single.returncode == 0, single.stderr[-3000:]
-    multi = _run(tmp_path / "multi", mode, fake_npz, steps, env)
+    multi = _run(tmp_path / "multi", mode, data, 2, env)
     assert multi.returncode == 0, multi.stderr[-3000:]
-    _assert_same_weights(tmp_path / "single", tmp_path / "multi")
+    _assert_same_weights(single, tmp_path / "multi")
     for name in (
         "model.keras",
         "metrics.json",
@@ -124,7 +140,7 @@ def _free_ports(n):
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
 @pytest.mark.slow
-def test_multi_worker_on_localhost(fake_npz, tmp_path):
+def test_multi_worker_on_localhost(data, single, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = []
     for index in range(2):
@@ -143,7 +159,7 @@ def test_multi_worker_on_localhost(fake_npz, tmp_path):
                     ONE_STEP.format(root=str(ROOT)),
                     str(tmp_path / f"w{index}"),
                     "multi-worker",
-                    fake_npz,
+                    data,
                     "2",
                 ],
                 cwd=ROOT,
@@ -158,7 +174,5 @@ def test_multi_worker_on_localhost(fake_npz, tmp_path):
         assert p.returncode == 0, err[-3000:]
         assert "ok" in out
     _assert_same_weights(tmp_path / "w0", tmp_path / "w1", atol=0)
-    # the two workers together computed the single-device step of the global batch
-    single = _run(tmp_path / "single", "none", fake_npz, 2)
-    assert single.returncode == 0, single.stderr[-3000:]
-    _assert_same_weights(tmp_path / "w0", tmp_path / "single")
+    # the two workers together computed the single-device steps of the global batch
+    _assert_same_weights(tmp_path / "w0", single)
