@@ -108,7 +108,8 @@ def main():
     parser.add_argument(
         "--phases",
         default=None,
-        help="PixelCNN++ sampler: ROWSxPIXELS unrolled per loop iteration (e.g. 4x4; default 4x2)",
+        help="PixelCNN++ sampler: ROWSxPIXELS unrolled per loop iteration (e.g. 4x4; "
+        "KERAS_PIXELCNN_UNROLL, default 4x2)",
     )
     parser.add_argument(
         "--before",
@@ -133,11 +134,8 @@ def main():
     from keras_pixelcnn.models.contract import is_conditional, noise_shape
     from keras_pixelcnn.sampling import cached, make_sampler
 
-    if args.phases:
-        from keras_pixelcnn.sampling.loop import SamplingLoop
-
-        rows, pixels = (int(n) for n in args.phases.lower().split("x"))
-        SamplingLoop.max_period, SamplingLoop.max_column_group = rows, pixels
+    if args.phases:  # read when a sampler is made
+        os.environ["KERAS_PIXELCNN_UNROLL"] = args.phases
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
