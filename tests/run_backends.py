@@ -121,11 +121,10 @@ LEFT_OUT = {
 # The shards of a full pass, in the order they start: the files of each
 # (measured with `pytest --durations`); `REST` stands for every file no other
 # shard names, so together they are the whole suite. With JAX started first
-# and torch last, two lanes end together (c617671 on the 2-core AVX2 machine:
-# JAX 522 s, these 993, 547 and 295 s, torch 277 s; with the later cuts and
-# test_tensorboard.py and test_cli_report.py, ~36 s, moved to the third):
-# JAX, then the rest, then torch in one lane, the first shard then the third
-# in the other, each ~1,270 s.
+# and torch last, two lanes end together (f78cfed's clean-clone CI on the
+# 2-core AVX2 machine: JAX 439 s, these 844, 435 and 292 s, torch 270 s):
+# JAX, then the rest, then torch in one lane (1,144 s), the first shard then
+# the third in the other (1,136 s).
 REST = None
 SHARDS = [
     [
