@@ -120,7 +120,7 @@ def _start(backend, default=None):
     registers the package's layers, with the backend's start-up chatter hidden."""
     from keras_pixelcnn.runtime import quiet_import, sampler_unrolling, select_backend
 
-    sampler_unrolling(1, 1)  # a bad KERAS_PIXELCNN_UNROLL is refused before anything loads
+    sampler_unrolling()  # a bad KERAS_PIXELCNN_UNROLL is refused before anything loads
     name = backend.value if backend else os.environ.get("KERAS_BACKEND") or default
     select_backend(name)
     if "keras" in sys.modules or not sys.stderr.isatty():

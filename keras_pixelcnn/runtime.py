@@ -94,18 +94,19 @@ def fast_xla_cpu_convolutions():
 UNROLL_VARIABLE = "KERAS_PIXELCNN_UNROLL"
 
 
-def sampler_unrolling(rows, pixels):
-    """The rows × pixels one iteration of the row and pixel loops samples:
-    `KERAS_PIXELCNN_UNROLL` ("ROWSxPIXELS", powers of two) where it is set,
-    else `rows` × `pixels`. Every setting draws the same images; fewer
-    phases make a smaller program, which compiles sooner and samples a
-    multi-scale model slower (benchmarks/README.md, "Sampling speed").
-    Single-scale models always sample one pixel per iteration."""
+def sampler_unrolling():
+    """The rows × pixels one iteration of the cached sampler's row and pixel
+    loops samples, from `KERAS_PIXELCNN_UNROLL` ("ROWSxPIXELS", powers of
+    two), or None where it is not set (the sampler's default, 4 × 2).
+    Every setting draws the same images; fewer phases make a smaller
+    program, which compiles sooner and samples a multi-scale model slower
+    (benchmarks/README.md, "The unrolling of the loops"). Single-scale
+    models always sample one pixel per iteration."""
     from keras_pixelcnn.errors import UsageError
 
     text = os.environ.get(UNROLL_VARIABLE, "").strip()
     if not text:
-        return rows, pixels
+        return None
     values = [int(p) if p.strip().isdigit() else 0 for p in text.lower().split("x")]
     if len(values) != 2 or any(v < 1 or v & (v - 1) for v in values):
         raise UsageError(

@@ -15,9 +15,8 @@ shifted convolutions and doubles it back with transposed ones):
 A scale-s tensor's position is complete at the first image pixel that maps
 to it, so it is computed there; the row and pixel loops are unrolled over
 static phases (`max_period` rows × `max_column_group` pixels, 4 × 2 by
-default or `KERAS_PIXELCNN_UNROLL`, 1 × 1 for a single-scale model) so that
-no branch is needed to
-know where that is. A scale coarser than the unrolling is recomputed at the
+default, or `KERAS_PIXELCNN_UNROLL`; 1 × 1 for a single-scale model) so
+that no branch is needed to know where that is. A scale coarser than the unrolling is recomputed at the
 first pixel of each unrolled block inside its position: the same value each
 time. Each cache is a ring of the rows its readers still need at its scale
 (row k in slot k % slots): nothing moves, a writer stores one slot and a
@@ -74,7 +73,7 @@ class SamplingLoop:
     max_period = 4
 
     def __init__(self, plan, likelihood):
-        period, columns = sampler_unrolling(self.max_period, self.max_column_group)
+        period, columns = sampler_unrolling() or (self.max_period, self.max_column_group)
         self.plan, self.likelihood = plan, likelihood
         self.info = plan.info
         self.pads = {plan.image_id: [0, 0, 0]}
