@@ -13,7 +13,10 @@ from keras_pixelcnn import TrainConfig, load_mnist, train
 
 
 def _events(log_dir):
-    """{(subdir, tag): [(step, value or image shape)]} from every event file."""
+    """{(subdir, tag): [(step, value or image shape)]} from every event file,
+    by step as TensorBoard plots them. Each `fit` (one per epoch) writes its own
+    files, and their names need not sort in the order they were written: two
+    created in the same second sort by a process-wide counter, as text."""
     import tensorflow as tf
 
     found = {}
@@ -32,7 +35,7 @@ def _events(log_dir):
                         else value.simple_value
                     )
                 found.setdefault((sub, value.tag), []).append((event.step, item))
-    return found
+    return {key: sorted(items, key=lambda item: item[0]) for key, items in found.items()}
 
 
 def _config(run_dir, epochs):
@@ -98,5 +101,5 @@ def test_resumed_run_continues_the_curves(mnist, tmp_path):
         ("train", "epoch_bits_per_dim"),
         ("train", "samples"),
     ]:
-        assert sorted(step for step, _ in events[key]) == [0, 1, 2], (key, events[key])
+        assert [step for step, _ in events[key]] == [0, 1, 2], (key, events[key])
     assert np.isfinite([v for _, v in events[("train", "epoch_loss")]]).all()
