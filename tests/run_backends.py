@@ -121,10 +121,10 @@ LEFT_OUT = {
 # The shards of a full pass, in the order they start: the files of each
 # (measured with `pytest --durations`); `REST` stands for every file no other
 # shard names, so together they are the whole suite. With JAX started first
-# and torch last, two lanes end together (f78cfed's clean-clone CI on the
-# 2-core AVX2 machine: JAX 439 s, these 844, 435 and 292 s, torch 270 s):
-# JAX, then the rest, then torch in one lane (1,144 s), the first shard then
-# the third in the other (1,136 s).
+# and torch last, two lanes end together (afb06cb's `--durations=0` run on the
+# 2-core AVX-512 machine: JAX 319 s, these 546, 311 and 187 s, torch 159 s,
+# with `test_install.py`'s 30 s then in the rest): JAX, then the rest, then
+# torch in one lane, the first shard then the third in the other.
 REST = None
 SHARDS = [
     [
@@ -144,6 +144,7 @@ SHARDS = [
         "tests/test_image_folder.py",
         "tests/test_tensorboard.py",
         "tests/test_cli_report.py",
+        "tests/test_install.py",
     ],
 ]
 
