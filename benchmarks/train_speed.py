@@ -41,6 +41,7 @@ CONFIGS = {
     "torch-peer": ("torch", "PyTorch peer (seed model, full masked kernels)"),
     "keras-baseline-tf": ("tensorflow", "Keras baseline (full kernel × mask), TF"),
     "pixelcnn-tf": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN (the default)"),
+    "pixelcnn-tf-arrays": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN, fed NumPy arrays"),
     "pixelcnn-tf-no-onednn": ("tensorflow", "keras-pixelcnn PixelCNN, TF, oneDNN off"),
     "pixelcnn-tf-xla": ("tensorflow", "keras-pixelcnn PixelCNN, TF + XLA"),
     "pixelcnn-tf-bf16": ("tensorflow", "keras-pixelcnn PixelCNN, TF + oneDNN, mixed_bfloat16"),
@@ -98,6 +99,11 @@ def _keras_worker(name, steps, batch_size, repeats):
     from keras_pixelcnn.runtime import fastest_jit_compile
     from keras_pixelcnn.training.resume import epoch_data
 
+    try:  # a package from before it (--before) feeds `fit` the arrays
+        from keras_pixelcnn.training.input_pipeline import fit_inputs
+    except ImportError:
+        fit_inputs = None
+
     if name.endswith("bf16"):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     keras.utils.set_random_seed(0)
@@ -124,11 +130,16 @@ def _keras_worker(name, steps, batch_size, repeats):
     if name.startswith("gated"):
         labels = np.arange(len(images)) % 10
     x, y = epoch_data(images, labels, batch_size, seed=0, epoch=0)
-    model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)  # warm-up
+    data = (
+        fit_inputs(x, y, batch_size)
+        if fit_inputs and not name.endswith("-arrays")
+        else dict(x=x, y=y, batch_size=batch_size)
+    )  # as `train` feeds `fit`, or (-arrays) the plain arrays, Keras's own pipeline
+    model.fit(**data, epochs=1, shuffle=False, verbose=0)  # warm-up
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        model.fit(**data, epochs=1, shuffle=False, verbose=0)
         rates.append(len(images) / (time.perf_counter() - start))
     return {
         "images_per_s": float(np.median(rates)),

@@ -42,7 +42,7 @@ def epoch_order(seed, epoch, num_images):
 def epoch_data(images, labels, batch_size, seed, epoch, skip=0):
     """`(inputs, targets)` of `epoch` in its fixed order, without the first
     `skip` batches (already trained before an interruption); fit them with
-    `shuffle=False`. Plain arrays keep Keras's fastest input path."""
+    `shuffle=False` (`input_pipeline.fit_inputs`)."""
     order = epoch_order(seed, epoch, len(images))[skip * batch_size :]
     x = images[order]
     return (x if labels is None else [x, labels[order]]), x

@@ -50,6 +50,7 @@ from keras_pixelcnn.training.callbacks import (
 )
 from keras_pixelcnn.training.config import RUN_IDENTITY
 from keras_pixelcnn.training.distribution import distribution_scope, prepare_model
+from keras_pixelcnn.training.input_pipeline import fit_inputs, validation_inputs
 from keras_pixelcnn.training.resume import TrainingState, describe, epoch_data, load_state, restore
 from keras_pixelcnn.training.tensorboard import tensorboard_callbacks
 
@@ -395,13 +396,10 @@ def _fit_epochs(
             if isinstance(callback, EpochReport):
                 callback.num_train_images = len(y)
         history = model.fit(
-            x,
-            y,
-            batch_size=config.batch_size,
+            **fit_inputs(x, y, config.batch_size),
             epochs=epoch + 1,
             initial_epoch=epoch,
-            validation_data=validation,
-            validation_batch_size=256,
+            **validation,
             callbacks=callbacks,
             shuffle=False,
             verbose=verbose,
@@ -598,7 +596,9 @@ def train(
             print_fn,
         )
         v = mnist.validation
-        validation = ([v.images, v.labels] if config.conditional else v.images, v.images)
+        validation = validation_inputs(
+            [v.images, v.labels] if config.conditional else v.images, v.images, 256
+        )
         start = time.perf_counter()
         try:
             with interrupt:  # Ctrl-C raised at a known point
