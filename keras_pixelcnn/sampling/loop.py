@@ -16,9 +16,9 @@ A scale-s tensor's position is complete at the first image pixel that maps
 to it, so it is computed there; the row and pixel loops are unrolled over
 static phases (`max_period` rows × `max_column_group` pixels, 4 × 2 by
 default, or `KERAS_PIXELCNN_UNROLL`; 1 × 1 for a single-scale model) so
-that no branch is needed to know where that is. A scale coarser than the unrolling is recomputed at the
-first pixel of each unrolled block inside its position: the same value each
-time. Each cache is a ring of the rows its readers still need at its scale
+that no branch is needed to know where that is. A scale coarser than the
+unrolling is recomputed at the first pixel of each unrolled block inside its
+position: the same value each time. Each cache is a ring of the rows its readers still need at its scale
 (row k in slot k % slots): nothing moves, a writer stores one slot and a
 reader reads all slots with its kernel rows rotated to the slots' order
 (the taps outside the window, and a masked kernel's taps right of the

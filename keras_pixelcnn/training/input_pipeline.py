@@ -2,11 +2,12 @@
 
 On TensorFlow, `fit` turns NumPy arrays into a `tf.data` pipeline that
 gathers each batch in a parallel map, with tf.data's autotuning. On a 2-core
-CPU that pipeline held a PixelCNN's training steps to 172 ms each (374
-images/s, to the image in run after run, for two models of different cost),
-where the same steps fed by `fit_inputs`'s pipeline ran at 450-557 images/s
-(`python benchmarks/train_speed.py`; benchmarks/README.md, "The input
-pipeline"). The batches are the same, in the same order.
+Intel Xeon that pipeline held a PixelCNN's training steps to 172 ms in most
+epochs (373-374 images/s, and the same for a model of another cost); fed by
+`fit_inputs`'s pipeline no epoch sat there (381-461 images/s in the same
+runs; `python benchmarks/train_speed.py`, benchmarks/README.md, "The input
+pipeline, and the peer on an Intel Xeon"). The batches are the same, in the
+same order.
 
 The other backends read the arrays as they are.
 """
@@ -15,7 +16,7 @@ import keras
 
 
 def fit_inputs(x, y, batch_size):
-    """`fit`'s (or `evaluate`'s) data arguments for the arrays `x` and `y`,
+    """`fit`'s data arguments for the arrays `x` and `y`,
     read in order in batches of `batch_size`: a dict to splat into the call.
 
     Args:
